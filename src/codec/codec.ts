@@ -5,6 +5,8 @@ export interface Codec {
   sha256(data: Uint8Array): Uint8Array;
   /** SHA-256 over the concatenation of parts, without concatenating them. */
   sha256Parts(parts: readonly Uint8Array[]): Uint8Array;
+  /** Incremental SHA-256: feed data in pieces, then take the digest once. */
+  sha256Stream(): { update(data: Uint8Array): void; digest(): Uint8Array };
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** AES-256-GCM, 16-byte IV, empty AAD, 16-byte tag (spec §1.4). */
   aesGcmEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): { ciphertext: Uint8Array; tag: Uint8Array };
