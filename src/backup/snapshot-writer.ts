@@ -1,0 +1,246 @@
+// A backup session: locks the group, creates the snapshot directory, takes archives, and writes the manifest last.
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Codec } from '../codec/codec.js';
+import type { WorkerPool } from '../codec/worker-pool.js';
+import { type Datastore, type SnapshotInfo } from '../datastore/datastore.js';
+import { type Lock, lockGroup, lockStoreShared } from '../datastore/locks.js';
+import { formatBackupTime, validateArchiveName } from '../datastore/names.js';
+import { MAX_CHUNK_SIZE, encodeBlob } from '../format/blob.js';
+import type { CryptConfig } from '../format/crypt-config.js';
+import { type BackupManifest, type ManifestFile, encodeManifest, signManifest } from '../format/manifest.js';
+import { PbsError, withPath } from '../errors.js';
+import type { CryptMode, Digest, GroupRef, SnapshotRef } from '../types.js';
+import { digestToHex } from '../types.js';
+import { ChunkWriter } from './chunk-writer.js';
+import { type ClosedIndex, DynamicIndexWriter, FixedIndexWriter } from './index-writer.js';
+import { loadManifest } from './manifest-io.js';
+import { type IndexReader, openIndex } from '../io/index-reader.js';
+
+export interface SnapshotWriterOptions {
+  codec: Codec;
+  pool: WorkerPool;
+  /** Backup time in unix seconds; default now. Must be newer than the group's last finished snapshot. */
+  time?: number;
+  owner?: string;
+  cryptMode: CryptMode;
+  /** Required for `encrypt` and `sign-only`. */
+  crypt?: CryptConfig;
+  /** Bytes of `rsa-encrypted.key.blob` payload (spec §6.2), added to the snapshot when given. */
+  wrappedKey?: Uint8Array;
+}
+
+export class SnapshotWriter {
+  readonly chunks: ChunkWriter;
+  private readonly files: ManifestFile[] = [];
+  private done = false;
+
+  private constructor(
+    readonly ds: Datastore,
+    readonly ref: SnapshotRef,
+    readonly dir: string,
+    private readonly opts: SnapshotWriterOptions,
+    private readonly locks: Lock[],
+    /** The previous finished snapshot's manifest, when its chunks may be reused (same key). */
+    private readonly previous: { info: SnapshotInfo; manifest: BackupManifest } | undefined,
+  ) {
+    const chunkCrypt = opts.cryptMode === 'encrypt' ? opts.crypt : undefined;
+    this.chunks = new ChunkWriter(ds.chunks, opts.pool, opts.codec, chunkCrypt);
+  }
+
+  static async begin(ds: Datastore, group: GroupRef, opts: SnapshotWriterOptions): Promise<SnapshotWriter> {
+    if (opts.cryptMode !== 'none' && !opts.crypt) {
+      throw new PbsError('EACCES', `crypt mode '${opts.cryptMode}' needs a key file (--keyfile)`);
+    }
+    const locks: Lock[] = [];
+    try {
+      locks.push(lockStoreShared(ds));
+      await ds.createGroup(group, opts.owner ?? 'root@pam');
+      locks.push(await lockGroup(ds, group, 'exclusive', 'backup'));
+      const last = await ds.lastFinishedSnapshot(group);
+      const time = opts.time ?? Math.floor(Date.now() / 1000);
+      if (last && time <= last.ref.time) {
+        throw new PbsError(
+          'EINVAL',
+          `backup time ${formatBackupTime(time)} is not newer than the last snapshot ${formatBackupTime(last.ref.time)} of ${group.type}/${group.id}`,
+        );
+      }
+      const ref: SnapshotRef = { ...group, time };
+      const dir = await ds.createSnapshotDir(ref);
+      const previous = last ? await reusablePrevious(ds, last, opts) : undefined;
+      return new SnapshotWriter(ds, ref, dir, opts, locks, previous);
+    } catch (e) {
+      for (const l of locks.reverse()) l.release();
+      throw e;
+    }
+  }
+
+  private get fsyncEach(): boolean {
+    return this.ds.chunks.syncLevel === 'file';
+  }
+
+  private archiveCryptMode(): CryptMode {
+    return this.opts.cryptMode;
+  }
+
+  /** The previous snapshot's index of the same archive; its chunks become known to this session. */
+  async previousIndex(fileName: string): Promise<IndexReader | undefined> {
+    if (!this.previous?.manifest.files.some((f) => f.filename === fileName)) return undefined;
+    try {
+      const index = await openIndex(join(this.previous.info.path, fileName));
+      this.chunks.addKnown(index.digests);
+      return index;
+    } catch {
+      return undefined; // a damaged previous index only costs deduplication
+    }
+  }
+
+  private checkName(fileName: string, suffix: string): void {
+    this.assertOpen();
+    validateArchiveName(fileName);
+    if (!fileName.endsWith(suffix)) throw new PbsError('EINVAL', `archive name must end in ${suffix}: ${fileName}`);
+    if (this.files.some((f) => f.filename === fileName)) throw new PbsError('EEXIST', `archive ${fileName} given twice`);
+  }
+
+  /**
+   * Adds an image archive (`NAME.img.fidx`) of `size` bytes read from `chunks`, which yields consecutive
+   * pieces of exactly 4 MiB (the last may be shorter).
+   */
+  async addFixedArchive(fileName: string, size: number, chunks: AsyncIterable<Uint8Array>, onProgress?: (bytes: number) => void): Promise<ClosedIndex> {
+    this.checkName(fileName, '.fidx');
+    await this.previousIndex(fileName);
+    const writer = await FixedIndexWriter.create(join(this.dir, fileName), size, this.opts.codec, this.fsyncEach);
+    return this.pump(writer, chunks, (w, d) => w.append(d), fileName, onProgress);
+  }
+
+  /** Adds a dynamically chunked archive (`NAME.pxar.didx`, catalogs) from already cut chunks. */
+  async addDynamicArchive(fileName: string, chunks: AsyncIterable<Uint8Array>, onProgress?: (bytes: number) => void): Promise<ClosedIndex> {
+    this.checkName(fileName, '.didx');
+    await this.previousIndex(fileName);
+    const writer = await DynamicIndexWriter.create(join(this.dir, fileName), this.opts.codec, this.fsyncEach);
+    return this.pump(writer, chunks, (w, d, n) => w.append(n, d), fileName, onProgress);
+  }
+
+  private async pump<W extends FixedIndexWriter | DynamicIndexWriter>(
+    writer: W,
+    chunks: AsyncIterable<Uint8Array>,
+    append: (w: W, d: Digest, size: number) => Promise<void>,
+    fileName: string,
+    onProgress?: (bytes: number) => void,
+  ): Promise<ClosedIndex> {
+    // Chunks are hashed in order here and stored by the pool; a bounded window keeps memory flat.
+    const window: Promise<void>[] = [];
+    const maxInFlight = Math.max(4, this.opts.pool.size * 3);
+    try {
+      for await (const data of chunks) {
+        const size = data.byteLength;
+        const { digest, stored } = this.chunks.add(data);
+        stored.catch(() => undefined);
+        window.push(stored);
+        await append(writer, digest, size);
+        onProgress?.(size);
+        if (window.length >= maxInFlight) await window.shift();
+      }
+      await Promise.all(window);
+      const closed = await writer.close();
+      this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
+      return closed;
+    } catch (e) {
+      await Promise.allSettled(window);
+      await writer.abort();
+      throw e;
+    }
+  }
+
+  /** Adds a blob archive (`NAME.blob`, at most 16 MiB): configs, logs. */
+  async addBlob(fileName: string, data: Uint8Array): Promise<void> {
+    this.checkName(fileName, '.blob');
+    if (data.byteLength > MAX_CHUNK_SIZE) {
+      throw new PbsError('ETOOBIG', `blob ${fileName} has ${data.byteLength} bytes, more than the 16 MiB limit; back it up as an image (.img)`);
+    }
+    const encrypt = this.opts.cryptMode === 'encrypt' ? this.opts.crypt?.key : undefined;
+    const blob = encodeBlob(this.opts.codec, data, { compress: true, cryptKey: encrypt });
+    await this.writeFile(fileName, blob);
+    this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: blob.byteLength, csum: digestToHex(this.opts.codec.sha256(blob)) });
+  }
+
+  private async writeFile(fileName: string, bytes: Uint8Array): Promise<void> {
+    const path = join(this.dir, fileName);
+    try {
+      await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
+    } catch (e) {
+      throw withPath(e, path);
+    }
+  }
+
+  /** Writes `rsa-encrypted.key.blob` (if any) and the manifest; the snapshot is listed from then on. */
+  async finish(extra: { notes?: string } = {}): Promise<BackupManifest> {
+    this.assertOpen();
+    try {
+      if (this.files.length === 0) throw new PbsError('EINVAL', 'a backup needs at least one archive');
+      if (this.opts.wrappedKey) {
+        // Spec §6.2: unencrypted, uncompressed blob, listed with the backup's crypt mode.
+        const blob = encodeBlob(this.opts.codec, this.opts.wrappedKey, { compress: false });
+        await this.writeFile('rsa-encrypted.key.blob', blob);
+        this.files.push({ filename: 'rsa-encrypted.key.blob', 'crypt-mode': this.archiveCryptMode(), size: blob.byteLength, csum: digestToHex(this.opts.codec.sha256(blob)) });
+      }
+      let manifest: BackupManifest = {
+        'backup-type': this.ref.type,
+        'backup-id': this.ref.id,
+        'backup-time': this.ref.time,
+        files: this.files,
+        unprotected: { chunk_upload_stats: { ...this.chunks.stats } },
+        signature: null,
+      };
+      if (extra.notes) manifest.unprotected.notes = extra.notes;
+      if (this.opts.crypt && this.opts.cryptMode !== 'none') manifest = signManifest(manifest, this.opts.crypt);
+      if (this.ds.chunks.syncLevel !== 'none') await this.ds.chunks.syncFs();
+      // Manifest blobs are never encrypted (spec §5.1).
+      await this.writeFile('index.json.blob', encodeBlob(this.opts.codec, encodeManifest(manifest), { compress: true }));
+      if (this.ds.chunks.syncLevel !== 'none') await this.ds.chunks.syncFs();
+      this.done = true;
+      return manifest;
+    } catch (e) {
+      await this.abort();
+      throw e;
+    } finally {
+      this.releaseLocks();
+    }
+  }
+
+  /** Removes the unfinished snapshot directory; nothing that existed before is touched. */
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    this.releaseLocks();
+  }
+
+  private releaseLocks(): void {
+    for (const l of this.locks.splice(0).reverse()) l.release();
+  }
+
+  private assertOpen(): void {
+    if (this.done) throw new PbsError('EINVAL', 'backup session already finished');
+  }
+}
+
+async function reusablePrevious(
+  ds: Datastore,
+  last: SnapshotInfo,
+  opts: SnapshotWriterOptions,
+): Promise<{ info: SnapshotInfo; manifest: BackupManifest } | undefined> {
+  try {
+    const manifest = await loadManifest(ds, last.ref, { codec: opts.codec });
+    const verify = manifest.unprotected.verify_state as { state?: string } | undefined;
+    if (verify?.state === 'failed') return undefined; // spec §10.3: a failed snapshot is no base
+    const fp = manifest.unprotected['key-fingerprint'];
+    const ours = opts.cryptMode === 'encrypt' ? opts.crypt?.fingerprintText() : undefined;
+    // Keyed digests only match under the same key; unencrypted chunks only match unencrypted ones.
+    const theirsEncrypted = manifest.files.some((f) => f['crypt-mode'] === 'encrypt');
+    if (ours ? fp !== ours : theirsEncrypted) return undefined;
+    return { info: last, manifest };
+  } catch {
+    return undefined;
+  }
+}

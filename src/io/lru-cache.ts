@@ -1,0 +1,37 @@
+// A byte-bounded LRU map: decoded chunks are large, so the bound is in bytes, not entries.
+export class ByteLru<K, V extends { byteLength: number }> {
+  private readonly map = new Map<K, V>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      // Re-insert to mark as most recently used (Map keeps insertion order).
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: K, value: V): void {
+    if (value.byteLength > this.maxBytes) return;
+    const old = this.map.get(key);
+    if (old) {
+      this.bytes -= old.byteLength;
+      this.map.delete(key);
+    }
+    this.map.set(key, value);
+    this.bytes += value.byteLength;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.maxBytes) break;
+      this.map.delete(k);
+      this.bytes -= v.byteLength;
+    }
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
