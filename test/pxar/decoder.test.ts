@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { PxarDecoder } from '../../src/pxar/decoder.js';
+import { bytesReadAt } from '../../src/pxar/read-at.js';
+import { entryListing, readJsonl, readVector } from './listing.js';
+
+async function* chunked(b: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
+}
+
+async function listing(archive: Uint8Array, payload: Uint8Array | undefined, pieceSize: number) {
+  const d = await PxarDecoder.open(chunked(archive, pieceSize), { payload: payload && bytesReadAt(payload) });
+  const lines: Record<string, unknown>[] = [];
+  if (d.version === 2) lines.push({ kind: 'version', path: '/', version: 2 });
+  if (d.prelude) lines.push({ kind: 'prelude', path: '/', prelude_hex: Buffer.from(d.prelude).toString('hex') });
+  for await (const e of d) {
+    let contents: Uint8Array[] | undefined;
+    if (e.kind === 'file') {
+      contents = [];
+      for await (const c of d.contents()) contents.push(c.slice());
+    }
+    lines.push(entryListing(e, contents));
+  }
+  return lines.map((l, index) => ({ index, ...l }));
+}
+
+describe('sequential decoder vs reference listings', () => {
+  for (const piece of [1, 7, 4096]) {
+    it(`synth.pxar (${piece}-byte reads)`, async () => {
+      expect(await listing(readVector('synth.pxar'), undefined, piece)).toEqual(readJsonl('synth.pxar.jsonl'));
+    });
+    it(`synth.mpxar + synth.ppxar (${piece}-byte reads)`, async () => {
+      expect(await listing(readVector('synth.mpxar'), readVector('synth.ppxar'), piece)).toEqual(readJsonl('synth.mpxar.jsonl'));
+    });
+  }
+
+  it('skips contents that are not read', async () => {
+    const d = await PxarDecoder.open(chunked(readVector('synth.pxar'), 100));
+    const paths: string[] = [];
+    for await (const e of d) paths.push(Buffer.from(e.path).toString());
+    expect(paths).toEqual(readJsonl('synth.pxar.jsonl').map((l) => l.path));
+  });
+
+  it('accepts a read(n) pull reader', async () => {
+    const bytes = readVector('synth.pxar');
+    let pos = 0;
+    const d = await PxarDecoder.open({ read: async (n) => { const out = bytes.subarray(pos, pos + Math.min(n, 33)); pos += out.length; return out; } });
+    let count = 0;
+    for await (const _ of d) count++;
+    expect(count).toBe(10);
+  });
+});
