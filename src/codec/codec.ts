@@ -1,5 +1,8 @@
 // The codec interface: every CPU primitive the formats need, with a fast native backend and a portable pure-JS one.
 
+/** scrypt memory ceiling, the one PBS uses for key files (spec §6.1): enough for N=65536, r=8 (64 MiB). */
+export const SCRYPT_MAXMEM = 1025 * 1024 * 1024;
+
 export interface Codec {
   readonly name: 'native' | 'js';
   sha256(data: Uint8Array): Uint8Array;
