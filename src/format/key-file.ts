@@ -165,12 +165,11 @@ function parseKdf(v: unknown, path?: string): KeyConfig['kdf'] {
 
 /** Validates the JSON shape; a missing kdf means none. spec §6.1 */
 export function parseKeyConfig(json: string | Uint8Array, path?: string): KeyConfig {
-  const text = typeof json === 'string' ? json : new TextDecoder('utf-8', { fatal: true }).decode(json);
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = JSON.parse(typeof json === 'string' ? json : new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (e) {
-    throw new PbsError('ECORRUPT', `key file is not valid JSON: ${(e as Error).message}`, { path, cause: e });
+    throw new PbsError('ECORRUPT', `key file is not valid UTF-8 JSON: ${(e as Error).message}`, { path, cause: e });
   }
   if (!isObject(v)) throw new PbsError('ECORRUPT', 'key file is not a JSON object', { path });
   const { created, modified, data, fingerprint, hint } = v;

@@ -43,12 +43,11 @@ function parseFile(v: unknown, i: number, path?: string): ManifestFile {
 
 /** Parses and validates; missing crypt-mode -> 'none', missing unprotected -> {}. spec §5.1 */
 export function parseManifest(json: Uint8Array | string, path?: string): BackupManifest {
-  const text = typeof json === 'string' ? json : new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(json);
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = JSON.parse(typeof json === 'string' ? json : new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (e) {
-    throw new PbsError('ECORRUPT', `manifest is not valid JSON: ${(e as Error).message}`, { path, cause: e });
+    throw new PbsError('ECORRUPT', `manifest is not valid UTF-8 JSON: ${(e as Error).message}`, { path, cause: e });
   }
   if (!isObject(v)) throw bad('top level is not an object', path);
   const type = v['backup-type'];
