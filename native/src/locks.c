@@ -1,0 +1,225 @@
+// pbsfs native helpers: the POSIX calls Node does not expose and that the PBS on-disk
+// protocol depends on (spec §4): flock on group/snapshot dirs, fcntl record locks on
+// <store>/.lock, syncfs for sync-level=filesystem, and utimensat(atime=now, mtime=omit)
+// for chunk touches. Errors are thrown as Error objects carrying `code` (errno name),
+// `errno` and `syscall`, like Node's own fs errors.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+static const char *errno_name(int err) {
+  switch (err) {
+    case EAGAIN: return "EAGAIN"; // == EWOULDBLOCK on Linux
+    case EACCES: return "EACCES";
+    case EBADF: return "EBADF";
+    case EINTR: return "EINTR";
+    case EINVAL: return "EINVAL";
+    case ENOLCK: return "ENOLCK";
+    case EDEADLK: return "EDEADLK";
+    case EIO: return "EIO";
+    case ENOENT: return "ENOENT";
+    case ENOTDIR: return "ENOTDIR";
+    case EPERM: return "EPERM";
+    case ENOSYS: return "ENOSYS";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case ENOMEM: return "ENOMEM";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    default: return NULL;
+  }
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  char codebuf[32];
+  const char *name = errno_name(err);
+  if (name == NULL) {
+    snprintf(codebuf, sizeof codebuf, "E%d", err);
+    name = codebuf;
+  }
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s (%s)", syscall, strerror(err), name);
+  napi_value code, message, error, errno_value, syscall_value;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_create_int32(env, -err, &errno_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
+  napi_set_named_property(env, error, "syscall", syscall_value);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "EINVAL", msg);
+  return NULL;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  return argc >= want;
+}
+
+static int get_fd(napi_env env, napi_value v, int *fd) {
+  return napi_get_value_int32(env, v, fd) == napi_ok && *fd >= 0;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// flock(fd, op): op is a combination of LOCK_SH/LOCK_EX/LOCK_UN and LOCK_NB.
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int fd, op;
+  if (!get_args(env, info, 2, argv) || !get_fd(env, argv[0], &fd) ||
+      napi_get_value_int32(env, argv[1], &op) != napi_ok)
+    return throw_type(env, "flock(fd, op) expects two integers");
+  int rc;
+  do {
+    rc = flock(fd, op);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return throw_errno(env, errno, "flock");
+  return undefined(env);
+}
+
+// fcntlLock(fd, type, wait): whole-file POSIX record lock; type 'read' | 'write' | 'unlock'.
+static napi_value js_fcntl_lock(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int fd;
+  bool wait;
+  char type[16];
+  size_t len;
+  if (!get_args(env, info, 3, argv) || !get_fd(env, argv[0], &fd) ||
+      napi_get_value_string_utf8(env, argv[1], type, sizeof type, &len) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &wait) != napi_ok)
+    return throw_type(env, "fcntlLock(fd, type, wait) expects (integer, string, boolean)");
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  if (strcmp(type, "read") == 0) fl.l_type = F_RDLCK;
+  else if (strcmp(type, "write") == 0) fl.l_type = F_WRLCK;
+  else if (strcmp(type, "unlock") == 0) fl.l_type = F_UNLCK;
+  else return throw_type(env, "fcntlLock type must be 'read', 'write' or 'unlock'");
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 0; // whole file
+  int rc;
+  do {
+    rc = fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return throw_errno(env, errno, "fcntl");
+  return undefined(env);
+}
+
+// syncfs(fd) -> Promise<void>: flush the whole filesystem that holds fd. It can take seconds,
+// so it runs on the libuv thread pool instead of the JS thread.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int err;
+} syncfs_job;
+
+static void syncfs_execute(napi_env env, void *data) {
+  (void)env;
+  syncfs_job *job = data;
+  job->err = syncfs(job->fd) != 0 ? errno : 0;
+}
+
+static void syncfs_complete(napi_env env, napi_status status, void *data) {
+  syncfs_job *job = data;
+  if (status == napi_ok && job->err == 0) {
+    napi_resolve_deferred(env, job->deferred, undefined(env));
+  } else {
+    // build the error the same way the synchronous calls do, then reject with it
+    throw_errno(env, status == napi_ok ? job->err : EINTR, "syncfs");
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd))
+    return throw_type(env, "syncfs(fd) expects an integer");
+  syncfs_job *job = calloc(1, sizeof *job);
+  if (job == NULL) return throw_errno(env, ENOMEM, "syncfs");
+  job->fd = fd;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "pbsfs_syncfs", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job);
+    return throw_errno(env, EAGAIN, "syncfs");
+  }
+  return promise;
+}
+
+// touchAtime(path): utimensat(atime = now, mtime = omit, no symlink follow).
+// Returns false when the path does not exist, true otherwise.
+static napi_value js_touch_atime(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char path[4096];
+  size_t len;
+  if (!get_args(env, info, 1, argv) ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok)
+    return throw_type(env, "touchAtime(path) expects a string");
+  if (len >= sizeof path - 1) return throw_errno(env, ENAMETOOLONG, "utimensat");
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_NOW;
+  times[1].tv_sec = 0;
+  times[1].tv_nsec = UTIME_OMIT;
+  napi_value result;
+  if (utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) {
+      napi_get_boolean(env, false, &result);
+      return result;
+    }
+    return throw_errno(env, errno, "utimensat");
+  }
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
+static void set_int(napi_env env, napi_value obj, const char *name, int value) {
+  napi_value v;
+  napi_create_int32(env, value, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
+static void set_fn(napi_env env, napi_value obj, const char *name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, obj, name, fn);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  set_fn(env, exports, "flock", js_flock);
+  set_fn(env, exports, "fcntlLock", js_fcntl_lock);
+  set_fn(env, exports, "syncfs", js_syncfs);
+  set_fn(env, exports, "touchAtime", js_touch_atime);
+  set_int(env, exports, "LOCK_SH", LOCK_SH);
+  set_int(env, exports, "LOCK_EX", LOCK_EX);
+  set_int(env, exports, "LOCK_UN", LOCK_UN);
+  set_int(env, exports, "LOCK_NB", LOCK_NB);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

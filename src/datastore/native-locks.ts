@@ -1,0 +1,59 @@
+// Loader for the N-API addon in native/ (flock, fcntl record locks, syncfs, utimensat).
+// Node exposes none of these, and the PBS on-disk protocol needs all of them (spec §4, §4.1).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PbsError } from '../errors.js';
+
+export interface NativeLocks {
+  /** flock(2); `op` combines LOCK_SH / LOCK_EX / LOCK_UN with LOCK_NB. Throws an Error with `code` on failure. */
+  flock(fd: number, op: number): void;
+  /** Whole-file fcntl(2) record lock (F_SETLK, or F_SETLKW when `wait`). Blocks the thread when waiting. */
+  fcntlLock(fd: number, type: 'read' | 'write' | 'unlock', wait: boolean): void;
+  /** syncfs(2) on the filesystem holding `fd`, run on the libuv thread pool; keep `fd` open until it settles. */
+  syncfs(fd: number): Promise<void>;
+  /** utimensat(atime = now, mtime untouched); false when the path does not exist. */
+  touchAtime(path: string): boolean;
+  readonly LOCK_SH: number;
+  readonly LOCK_EX: number;
+  readonly LOCK_UN: number;
+  readonly LOCK_NB: number;
+}
+
+const ADDON = join('native', 'build', 'Release', 'pbsfs_native.node');
+let loaded: NativeLocks | undefined;
+
+/** Finds the package root above this module (src/datastore or dist/src/datastore) that holds the built addon. */
+function findAddon(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, ADDON);
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+export function nativeLocks(): NativeLocks {
+  if (loaded) return loaded;
+  const path = findAddon();
+  if (!path) {
+    throw new PbsError('EUNSUPPORTED', `native addon ${ADDON} is not built (run: cd native && node-gyp rebuild)`);
+  }
+  const require = createRequire(import.meta.url);
+  loaded = require(path) as NativeLocks;
+  return loaded;
+}
+
+/** Errno name of an error thrown by the addon (or by node:fs). */
+export function errnoCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** True for the errors a non-blocking lock attempt returns when someone else holds the lock. */
+export function isLockConflict(e: unknown): boolean {
+  const code = errnoCode(e);
+  return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EACCES';
+}
