@@ -18,13 +18,17 @@ function zstdError(e: unknown, offset: number): PbsError {
   return new PbsError('ECORRUPT', `zstd: ${e instanceof Error ? e.message : String(e)}`, { offset, cause: e });
 }
 
-/** Decodes one frame that declares its content size straight into a buffer of exactly that size. */
+/** Decodes one frame that declares its content size; fzstd allocates exactly that much. */
 function decodeSized(frame: Uint8Array, f: ZstdFrame, contentSize: number): Uint8Array {
-  const out = new Uint8Array(contentSize);
+  // Not decompress(frame, out): fzstd compares `out == 1`, which stringifies the whole buffer.
+  let out: Uint8Array;
   try {
-    decompress(frame, out);
+    out = decompress(frame);
   } catch (e) {
     throw zstdError(e, f.offset);
+  }
+  if (out.length !== contentSize) {
+    throw new PbsError('ECORRUPT', `zstd: frame decodes to ${out.length} bytes, header declares ${contentSize}`, { offset: f.offset });
   }
   return out;
 }
