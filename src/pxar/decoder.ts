@@ -110,8 +110,8 @@ export async function readEntryAt(
   }
 }
 
-/** Streams a v2 file's contents from the payload archive, checking the PAYLOAD header (spec §8.7). */
-export async function* payloadContents(payload: ReadAt, payloadOffset: number, size: number): AsyncGenerator<Uint8Array> {
+/** Checks that a payload reference points at a PAYLOAD item of the expected size (spec §8.7). */
+export async function checkPayloadHeader(payload: ReadAt, payloadOffset: number, size: number): Promise<void> {
   const hb = await readRange(payload, payloadOffset, HEADER_SIZE, 'PAYLOAD header');
   const h = parseHeader(hb, 0, payloadOffset);
   if (h.htype !== PXAR_PAYLOAD) {
@@ -120,6 +120,11 @@ export async function* payloadContents(payload: ReadAt, payloadOffset: number, s
   if (h.fullSize - HEADER_SIZE !== size) {
     throw new PbsError('ECORRUPT', `PAYLOAD holds ${h.fullSize - HEADER_SIZE} bytes, reference says ${size}`, { offset: payloadOffset });
   }
+}
+
+/** Streams a v2 file's contents from the payload archive after checking its PAYLOAD header. */
+export async function* payloadContents(payload: ReadAt, payloadOffset: number, size: number): AsyncGenerator<Uint8Array> {
+  await checkPayloadHeader(payload, payloadOffset, size);
   const start = payloadOffset + HEADER_SIZE;
   for (let done = 0; done < size; ) {
     const n = Math.min(CONTENT_PIECE, size - done);
