@@ -93,7 +93,8 @@ export function unwrapKeyWithMasterKey(privatePem: string, wrapped: Uint8Array, 
   try {
     em = new Uint8Array(privateDecrypt({ key: priv, padding: constants.RSA_NO_PADDING }, wrapped));
   } catch (e) {
-    throw new PbsError('ECORRUPT', `RSA decryption of the wrapped key failed: ${(e as Error).message}`, { cause: e });
+    // A ciphertext not below this modulus: made for another key, or damaged.
+    throw new PbsError('EACCES', `wrapped key does not decrypt: wrong master key or corrupt data (${(e as Error).message})`, { cause: e });
   }
   const start = pkcs1MessageStart(em);
   if (start < 0) throw new PbsError('EACCES', 'wrapped key does not decrypt: wrong master key or corrupt data');

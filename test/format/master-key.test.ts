@@ -72,7 +72,11 @@ describe('master key (spec §6.2)', () => {
 
       it('wrong master key, wrong passphrase, flipped or truncated payload', () => {
         const wrapped = wrapKeyWithMasterKey(codec, pair.publicPem, cfg);
-        expectPbsError(() => unwrapKeyWithMasterKey(other.privatePem, wrapped), 'EACCES', /wrong master key/);
+        // Fresh random padding each time: covers ciphertexts both below and above the other key's modulus.
+        for (let i = 0; i < 8; i++) {
+          const w = wrapKeyWithMasterKey(codec, pair.publicPem, cfg);
+          expectPbsError(() => unwrapKeyWithMasterKey(other.privatePem, w), 'EACCES', /wrong master key/);
+        }
         expectPbsError(() => unwrapKeyWithMasterKey(pair.privatePem, wrapped, 'nope'), 'EACCES', /passphrase/);
         expectPbsError(() => unwrapKeyWithMasterKey(pair.privatePem, wrapped), 'EACCES', /passphrase/);
         const flipped = wrapped.slice();
