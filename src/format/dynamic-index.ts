@@ -4,7 +4,7 @@ import { PbsError } from '../errors.js';
 import type { Digest } from '../types.js';
 import { INDEX_HEADER_SIZE, checkBytes, checkSafeUint, encodeCommonHeader, parseCommonHeader, readU64, view } from './index-common.js';
 
-export { INDEX_HEADER_SIZE, IndexCsumHasher } from './index-common.js';
+export { INDEX_CSUM_OFFSET, INDEX_HEADER_SIZE, IndexCsumHasher } from './index-common.js';
 
 // spec §3.2: SHA-256("Proxmox Backup dynamic sized chunk index v1.0")[0..8]
 export const DYNAMIC_INDEX_MAGIC: Uint8Array = Uint8Array.of(0x1c, 0x91, 0x4e, 0xa5, 0x19, 0xba, 0xb3, 0xcd);

@@ -12,7 +12,7 @@ import {
   view,
 } from './index-common.js';
 
-export { INDEX_HEADER_SIZE, IndexCsumHasher } from './index-common.js';
+export { INDEX_CSUM_OFFSET, INDEX_HEADER_SIZE, IndexCsumHasher } from './index-common.js';
 
 // spec §3.1: SHA-256("Proxmox Backup fixed sized chunk index v1.0")[0..8]
 export const FIXED_INDEX_MAGIC: Uint8Array = Uint8Array.of(0x2f, 0x7f, 0x41, 0xed, 0x91, 0xfd, 0x0f, 0xcd);
