@@ -13,6 +13,9 @@ const PKCS1_OVERHEAD = 11;
  * the forms `proxmox-backup-client key create-master-key` writes.
  */
 export function generateMasterKeyPair(bits = 4096, passphrase?: string): { publicPem: string; privatePem: string } {
+  if (!Number.isInteger(bits) || bits < 1024 || bits > 16384) {
+    throw new PbsError('EINVAL', `RSA master key size must be an integer from 1024 to 16384 bits, got ${bits}`);
+  }
   const { publicKey, privateKey } = generateKeyPairSync('rsa', {
     modulusLength: bits,
     publicKeyEncoding: { type: 'spki', format: 'pem' },

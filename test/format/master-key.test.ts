@@ -68,6 +68,7 @@ describe('master key (spec §6.2)', () => {
         const small = generateMasterKeyPair(2048);
         expectPbsError(() => wrapKeyWithMasterKey(codec, small.publicPem, cfg), 'EINVAL', /does not fit a 2048-bit/);
         expectPbsError(() => wrapKeyWithMasterKey(codec, 'not a pem', cfg), 'EINVAL', /PEM/);
+        expectPbsError(() => generateMasterKeyPair(Number('4k')), 'EINVAL', /integer from 1024/);
       });
 
       it('wrong master key, wrong passphrase, flipped or truncated payload', () => {
