@@ -112,17 +112,29 @@ export class PxarAccessor {
     return parseGoodbyeItem(await readRange(this.archive, pos, GOODBYE_ITEM_SIZE, 'goodbye item'), 0, pos);
   }
 
-  /** Children in goodbye-table (stored) order. */
+  /**
+   * Children in goodbye-table (stored) order. Sibling entries must not overlap (distinct FILENAME positions, none
+   * inside a sibling directory), so walking a whole tree visits every byte range once, even in a hostile archive.
+   */
   async *readDir(dir: PxarDirectory): AsyncGenerator<AccessorEntry> {
-    const batch = 1024;
-    for (let first = 0; first < dir.count; first += batch) {
-      const n = Math.min(batch, dir.count - first);
-      const pos = dir.goodbyeStart + HEADER_SIZE + first * GOODBYE_ITEM_SIZE;
-      const table = await readRange(this.archive, pos, n * GOODBYE_ITEM_SIZE, 'goodbye table');
-      for (let i = 0; i < n; i++) {
-        const item = parseGoodbyeItem(table, i * GOODBYE_ITEM_SIZE, pos + i * GOODBYE_ITEM_SIZE);
-        yield this.decodeChild(dir, item, first + i);
+    const tablePos = dir.goodbyeStart + HEADER_SIZE;
+    const table = await readRange(this.archive, tablePos, dir.count * GOODBYE_ITEM_SIZE, 'goodbye table');
+    const items: GoodbyeItem[] = [];
+    for (let i = 0; i < dir.count; i++) items.push(parseGoodbyeItem(table, i * GOODBYE_ITEM_SIZE, tablePos + i * GOODBYE_ITEM_SIZE));
+    const starts = Float64Array.from(items, (it) => dir.goodbyeStart - it.offset).sort();
+    for (let i = 1; i < starts.length; i++) {
+      if (starts[i] === starts[i - 1]) throw new PbsError('ECORRUPT', 'two goodbye items point at the same entry', { offset: tablePos });
+    }
+    for (let i = 0; i < items.length; i++) {
+      const child = await this.decodeChild(dir, items[i]!, i);
+      if (child.entry.kind === 'dir') {
+        const pos = child.entry.filenameOffset!;
+        const next = firstAbove(starts, pos);
+        if (next < starts.length && starts[next]! < child.range.end) {
+          throw new PbsError('ECORRUPT', 'a goodbye item points inside a sibling directory', { offset: pos });
+        }
       }
+      yield child;
     }
   }
 
@@ -242,6 +254,18 @@ function fileOf(e: AccessorEntry | PxarEntry): PxarEntry {
   const f = 'range' in e ? e.entry : e;
   if (f.kind !== 'file') throw new PbsError('EINVAL', `contents of a ${f.kind}: only regular files have contents`);
   return f;
+}
+
+/** Index of the first value greater than v in an ascending array. */
+function firstAbove(sorted: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function lastComponent(path: Uint8Array): Uint8Array {

@@ -3,7 +3,8 @@ import { PbsError } from '../errors.js';
 import {
   GOODBYE_ITEM_SIZE, HEADER_SIZE, MAX_PRELUDE_SIZE, PXAR_DEVICE, PXAR_ENTRY, PXAR_ENTRY_V1, PXAR_FILENAME,
   PXAR_FORMAT_VERSION, PXAR_GOODBYE, PXAR_GOODBYE_TAIL_MARKER, PXAR_HARDLINK, PXAR_PAYLOAD, PXAR_PAYLOAD_REF,
-  PXAR_PRELUDE, PXAR_SYMLINK, STAT_SIZE, STAT_V1_SIZE, applyAttribute, emptyMetadata, kindWithoutContent, metadataOf,
+  PXAR_PRELUDE, PXAR_SYMLINK, PXAR_XATTR, PXAR_ACL_USER, PXAR_ACL_GROUP, PXAR_ACL_GROUP_OBJ, PXAR_ACL_DEFAULT,
+  PXAR_ACL_DEFAULT_USER, PXAR_ACL_DEFAULT_GROUP, PXAR_FCAPS, PXAR_QUOTA_PROJID, STAT_SIZE, STAT_V1_SIZE, applyAttribute, emptyMetadata, kindWithoutContent, metadataOf,
   parseDevice, parseFilename, parseHardlink, parseHeader, parsePayloadRef, parseStat, parseStatV1, parseSymlink,
   typeName, type ItemHeader, type Metadata, type PxarEntry,
 } from './format.js';
@@ -13,6 +14,10 @@ import { readRange, type ReadAt } from './read-at.js';
 import { SeqReader, type ByteSource } from './seq-reader.js';
 
 const ROOT_PATH = new Uint8Array([0x2f]);
+const ATTRIBUTE_TYPES = new Set<bigint>([
+  PXAR_XATTR, PXAR_ACL_USER, PXAR_ACL_GROUP, PXAR_ACL_GROUP_OBJ, PXAR_ACL_DEFAULT, PXAR_ACL_DEFAULT_USER,
+  PXAR_ACL_DEFAULT_GROUP, PXAR_FCAPS, PXAR_QUOTA_PROJID,
+]);
 const CONTENT_PIECE = 1 << 20;
 
 export interface PositionedHeader extends ItemHeader {
@@ -31,8 +36,11 @@ export async function readHeader(r: SeqReader, what: string): Promise<Positioned
   return h;
 }
 
+/** Content of an item that is kept in memory; every such type has a small size limit (spec §8.4). */
 export async function readContent(r: SeqReader, h: PositionedHeader): Promise<Uint8Array> {
-  return r.readExact(h.fullSize - HEADER_SIZE, typeName(h.htype));
+  const size = h.fullSize - HEADER_SIZE;
+  if (size > MAX_PRELUDE_SIZE) throw new PbsError('ECORRUPT', `${typeName(h.htype)} item of ${size} bytes is too large`, { offset: h.pos });
+  return r.readExact(size, typeName(h.htype));
 }
 
 export interface DecodedEntry {
@@ -103,9 +111,10 @@ export async function readEntryAt(
         entry.kind = kindWithoutContent(metadata.stat.mode, h.pos);
         return { entry, pending: item };
       default:
-        if (!applyAttribute(metadata, item.htype, await readContent(r, item), item.pos)) {
+        if (!ATTRIBUTE_TYPES.has(item.htype)) {
           throw new PbsError('ECORRUPT', `unexpected ${typeName(item.htype)} item inside an entry`, { offset: item.pos });
         }
+        applyAttribute(metadata, item.htype, await readContent(r, item), item.pos);
     }
   }
 }
