@@ -49,3 +49,42 @@ describe('sequential decoder vs reference listings', () => {
     expect(count).toBe(10);
   });
 });
+
+describe('legacy ENTRY_V1 archives', () => {
+  it('decode with nanosecond mtimes, sequentially and by random access', async () => {
+    const { PXAR_ENTRY_V1, PXAR_FILENAME, encodeItem, encodeCString, hashFilename } = await import('../../src/pxar/format.js');
+    const { encodeGoodbye } = await import('../../src/pxar/goodbye.js');
+    const { PxarAccessor } = await import('../../src/pxar/accessor.js');
+    const statV1 = (mode: number, ns: bigint) => {
+      const b = new Uint8Array(32);
+      const v = new DataView(b.buffer);
+      v.setBigUint64(0, BigInt(mode), true);
+      v.setBigUint64(24, ns, true);
+      return b;
+    };
+    const root = encodeItem(PXAR_ENTRY_V1, statV1(0o40755, 1_500_000_001n));
+    const name = new TextEncoder().encode('p');
+    const filename = encodeItem(PXAR_FILENAME, encodeCString(name));
+    const child = encodeItem(PXAR_ENTRY_V1, statV1(0o10644, 2_000_000_000n));
+    const goodbyeAt = root.length + filename.length + child.length;
+    const goodbye = encodeGoodbye([{ hash: hashFilename(name), offset: root.length, size: filename.length + child.length }], goodbyeAt, 0);
+    const archive = new Uint8Array(Buffer.concat([root, filename, child, goodbye]));
+
+    const d = await PxarDecoder.open(chunked(archive, 5));
+    const r = await d.next();
+    const p = await d.next();
+    expect(await d.next()).toBeNull();
+    expect(r).toMatchObject({ kind: 'dir', metadata: { stat: { mode: 0o40755, mtime: { secs: 1, nanos: 500_000_001 } } } });
+    expect(p).toMatchObject({ kind: 'fifo', metadata: { stat: { mtime: { secs: 2, nanos: 0 } } } });
+
+    const acc = await PxarAccessor.open(bytesReadAt(archive));
+    expect((await acc.lookup('/p'))?.entry.kind).toBe('fifo');
+  });
+
+  it('split archive contents need the payload reader', async () => {
+    const d = await PxarDecoder.open(chunked(readVector('synth.mpxar'), 4096));
+    let e = await d.next();
+    while (e && e.kind !== 'file') e = await d.next();
+    expect(() => d.contents()).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+});
