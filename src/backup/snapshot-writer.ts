@@ -1,5 +1,5 @@
 // A backup session: locks the group, creates the snapshot directory, takes archives, and writes the manifest last.
-import { rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Codec } from '../codec/codec.js';
 import type { WorkerPool } from '../codec/worker-pool.js';
@@ -43,6 +43,8 @@ export class SnapshotWriter {
     private readonly locks: Lock[],
     /** The previous finished snapshot's manifest, when its chunks may be reused (same key). */
     private readonly previous: { info: SnapshotInfo; manifest: BackupManifest } | undefined,
+    /** This session made the group, so a failed first backup removes it again. */
+    private readonly createdGroup: boolean,
   ) {
     const chunkCrypt = opts.cryptMode === 'encrypt' ? opts.crypt : undefined;
     this.chunks = new ChunkWriter(ds.chunks, opts.pool, opts.codec, chunkCrypt);
@@ -53,9 +55,11 @@ export class SnapshotWriter {
       throw new PbsError('EACCES', `crypt mode '${opts.cryptMode}' needs a key file (--keyfile)`);
     }
     const locks: Lock[] = [];
+    let createdGroup = false;
     try {
       locks.push(lockStoreShared(ds));
-      await ds.createGroup(group, opts.owner ?? 'root@pam');
+      const { created } = await ds.createGroup(group, opts.owner ?? 'root@pam');
+      createdGroup = created;
       locks.push(await lockGroup(ds, group, 'exclusive', 'backup'));
       const last = await ds.lastFinishedSnapshot(group);
       const time = opts.time ?? Math.floor(Date.now() / 1000);
@@ -68,8 +72,9 @@ export class SnapshotWriter {
       const ref: SnapshotRef = { ...group, time };
       const dir = await ds.createSnapshotDir(ref);
       const previous = last ? await reusablePrevious(ds, last, opts) : undefined;
-      return new SnapshotWriter(ds, ref, dir, opts, locks, previous);
+      return new SnapshotWriter(ds, ref, dir, opts, locks, previous, createdGroup);
     } catch (e) {
+      if (createdGroup) await removeEmptyGroup(ds, group);
       for (const l of locks.reverse()) l.release();
       throw e;
     }
@@ -130,7 +135,7 @@ export class SnapshotWriter {
   ): Promise<ClosedIndex> {
     // Chunks are hashed in order here and stored by the pool; a bounded window keeps memory flat.
     const window: Promise<void>[] = [];
-    const maxInFlight = Math.max(4, this.opts.pool.size * 3);
+    const maxInFlight = Math.max(4, this.opts.pool.capacity * 2);
     try {
       for await (const data of chunks) {
         const size = data.byteLength;
@@ -213,6 +218,7 @@ export class SnapshotWriter {
     if (this.done) return;
     this.done = true;
     await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (this.createdGroup) await removeEmptyGroup(this.ds, this.ref);
     this.releaseLocks();
   }
 
@@ -223,6 +229,13 @@ export class SnapshotWriter {
   private assertOpen(): void {
     if (this.done) throw new PbsError('EINVAL', 'backup session already finished');
   }
+}
+
+/** Removes a group directory that holds nothing but its owner file. */
+async function removeEmptyGroup(ds: Datastore, group: GroupRef): Promise<void> {
+  const dir = ds.groupPath(group);
+  const entries = await readdir(dir).catch(() => ['?']);
+  if (entries.every((e) => e === 'owner')) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
 async function reusablePrevious(

@@ -1,9 +1,11 @@
 // pbsfs backup NAME.img:FILE [NAME.conf:FILE ...] — one snapshot with several archives (features §3.4).
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
 import { type BackupSpec, parseBackupSpec } from '../../backup/backup-spec.js';
 import { backupImage } from '../../backup/image-backup.js';
+import { imageSize } from '../../backup/image-source.js';
+import { MAX_CHUNK_SIZE } from '../../format/blob.js';
 import { SnapshotWriter } from '../../backup/snapshot-writer.js';
 import { parseBackupType, validateBackupId, formatBackupTime, formatNamespace } from '../../datastore/names.js';
 import { PbsError, withPath } from '../../errors.js';
@@ -42,6 +44,21 @@ async function wrappedKeyFor(crypt: CryptConfig, masterPubkeyFile: string | unde
   return wrapKeyWithMasterKey(codec(), pem, plain);
 }
 
+type PreparedSource = { kind: 'image'; spec: BackupSpec; size: number } | { kind: 'blob'; spec: BackupSpec; data: Uint8Array };
+
+async function prepareSource(spec: BackupSpec): Promise<PreparedSource> {
+  if (spec.kind === 'img') return { kind: 'image', spec, size: await imageSize(spec.source) };
+  const st = await stat(spec.source).catch((e) => {
+    throw withPath(e, spec.source);
+  });
+  if (!st.isFile()) throw new PbsError('EINVAL', `${spec.name} must be a regular file`, { path: spec.source });
+  if (st.size > MAX_CHUNK_SIZE) throw new PbsError('ETOOBIG', `${spec.name} is larger than the 16 MiB blob limit; back it up as NAME.img`, { path: spec.source });
+  const data = await readFile(spec.source).catch((e) => {
+    throw withPath(e, spec.source);
+  });
+  return { kind: 'blob', spec, data };
+}
+
 export function registerBackup(program: Command): void {
   program
     .command('backup <specs...>')
@@ -69,6 +86,8 @@ export function registerBackup(program: Command): void {
       const cryptMode: CryptMode = opts.cryptMode ?? (crypt ? 'encrypt' : 'none');
       if (cryptMode === 'none' && opts.keyfile) throw new PbsError('EINVAL', '--keyfile given with --crypt-mode none');
       const ds = await openStore(opts.store, 'write');
+      // Every source is checked before the snapshot directory exists, so a typo leaves nothing behind.
+      const sources = await Promise.all(specs.map(prepareSource));
       const ns = nsOf(opts);
       const wrappedKey = crypt && cryptMode === 'encrypt' ? await wrappedKeyFor(crypt, opts.masterPubkeyFile) : undefined;
       const session = await SnapshotWriter.begin(ds, { ns, type, id }, { codec: codec(), pool: workerPool(), time, owner: opts.owner, cryptMode, crypt, wrappedKey });
@@ -80,19 +99,16 @@ export function registerBackup(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        for (const spec of specs) {
-          if (spec.kind === 'img') {
-            const bar = byteProgress(spec.name, 0);
+        for (const src of sources) {
+          if (src.kind === 'image') {
+            const bar = byteProgress(src.spec.name, src.size);
             try {
-              await backupImage(session, spec.fileName, spec.source, (d, t) => bar.update(d, t));
+              await backupImage(session, src.spec.fileName, src.spec.source, src.size, (d) => bar.update(d));
             } finally {
               bar.stop();
             }
           } else {
-            const data = await readFile(spec.source).catch((e) => {
-              throw withPath(e, spec.source);
-            });
-            await session.addBlob(spec.fileName, data);
+            await session.addBlob(src.spec.fileName, src.data);
           }
         }
         const manifest = await session.finish();
