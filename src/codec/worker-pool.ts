@@ -149,7 +149,8 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(this.url);
+    // Node flags such as --input-type (valid only for the main script) would stop a worker from starting.
+    const worker = new Worker(this.url, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
     worker.unref();
     const slot: Slot = { worker, ready: false };
     this.slots.add(slot);

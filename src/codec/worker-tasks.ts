@@ -3,6 +3,7 @@ import { decodeBlob, encodeBlob, parseBlobHeader } from '../format/blob.js';
 import { PbsError } from '../errors.js';
 import { digestToHex } from '../types.js';
 import type { Codec } from './codec.js';
+import { toWireError, transferable, type TaskRequest, type WorkerMessage } from './worker-protocol.js';
 
 export interface EncodeChunkArgs {
   data: Uint8Array;
@@ -57,4 +58,14 @@ const TASKS: { [K in TaskName]: (codec: Codec, args: TaskArgs<K>) => TaskResult<
 export function runTask<K extends TaskName>(codec: Codec, task: K, args: TaskArgs<K>): TaskResult<K> {
   if (!Object.hasOwn(TASKS, task)) throw new PbsError('EINVAL', `unknown codec task ${JSON.stringify(task)}`);
   return TASKS[task](codec, args);
+}
+
+/** Runs one request and builds the reply, with the result's buffers listed for transfer. */
+export function answer(codec: Codec, req: TaskRequest): { reply: WorkerMessage; transfer: ArrayBuffer[] } {
+  try {
+    const out = transferable(runTask(codec, req.task as TaskName, req.args as never));
+    return { reply: { id: req.id, ok: true, result: out.value }, transfer: out.transfer };
+  } catch (e) {
+    return { reply: { id: req.id, ok: false, error: toWireError(e, req.task) }, transfer: [] };
+  }
 }

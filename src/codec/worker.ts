@@ -2,23 +2,15 @@
 import { parentPort } from 'node:worker_threads';
 import { PbsError } from '../errors.js';
 import { getCodec } from './index.js';
-import { toWireError, transferable, type TaskRequest, type WorkerMessage } from './worker-protocol.js';
-import { runTask, type TaskName } from './worker-tasks.js';
+import type { TaskRequest, WorkerMessage } from './worker-protocol.js';
+import { answer } from './worker-tasks.js';
 
 const port = parentPort;
 if (!port) throw new PbsError('EINVAL', 'codec worker.js must run in a worker thread (see worker-pool.ts)');
 const codec = getCodec();
 
 port.on('message', (req: TaskRequest) => {
-  let reply: WorkerMessage;
-  let transfer: ArrayBuffer[] = [];
-  try {
-    const out = transferable(runTask(codec, req.task as TaskName, req.args as never));
-    reply = { id: req.id, ok: true, result: out.value };
-    transfer = out.transfer;
-  } catch (e) {
-    reply = { id: req.id, ok: false, error: toWireError(e, req.task) };
-  }
+  const { reply, transfer } = answer(codec, req);
   port.postMessage(reply, transfer);
 });
 port.postMessage({ ready: true } satisfies WorkerMessage);
