@@ -77,8 +77,9 @@ export class WorkerPool {
 
   /**
    * Runs a task on a worker. Buffers in `transfer` are moved to the worker (detached here), not copied;
-   * results come back the same way. Callers keep at most `capacity` tasks in flight: past `maxQueue`
-   * waiting tasks, run() rejects with EBUSY rather than buffer without bound.
+   * results come back the same way. Inline (size 0) the task runs at once and nothing is detached.
+   * Callers keep at most `capacity` tasks in flight: past `maxQueue` waiting tasks, run() rejects
+   * with EBUSY rather than buffer without bound.
    */
   run<K extends TaskName>(task: K, args: TaskArgs<K>, transfer: readonly ArrayBuffer[] = []): Promise<TaskResult<K>> {
     if (this.closed) return Promise.reject(new PbsError('EINVAL', 'worker pool is closed'));
@@ -192,7 +193,6 @@ export class WorkerPool {
       return;
     }
     slot.job?.reject(new PbsError('EIO', `codec worker crashed while running ${slot.job.task}: ${why}`, { cause: slot.error }));
-    this.spawn();
-    this.pump();
+    this.pump(); // spawns a replacement when tasks wait, never in a loop on its own
   }
 }
