@@ -6,7 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { PbsError, withPath } from '../errors.js';
 import { BACKUP_TYPES, type BackupNamespace, type BackupType, type GroupRef, type SnapshotRef } from '../types.js';
 import { CHUNK_DIR, ChunkStore } from './chunk-store.js';
-import type { DatastoreConfig } from './config.js';
+import { maintenanceType, type DatastoreConfig } from './config.js';
 import { lockGroup, lockSnapshot, STORE_LOCK_FILE } from './locks.js';
 import {
   describeGroup,
@@ -166,6 +166,17 @@ export class Datastore {
     const lockPath = join(cfg.path, STORE_LOCK_FILE);
     if (!(await isFile(lockPath))) throw new PbsError('ECORRUPT', `datastore '${cfg.name}': not a datastore (missing lock file)`, { path: lockPath });
     return new Datastore(cfg);
+  }
+
+  /**
+   * Maintenance mode (features §2.10): `read-only` refuses writes, any other mode (`offline`, and
+   * PBS's `unmount`/`delete`) refuses reads too. EPERM names the mode. Checked when an operation
+   * starts; running ones finish.
+   */
+  checkMaintenance(op: 'read' | 'write'): void {
+    const mode = maintenanceType(this.config);
+    if (mode === undefined || (mode === 'read-only' && op === 'read')) return;
+    throw new PbsError('EPERM', `datastore '${this.name}' is in maintenance mode (${mode}): ${op === 'read' ? 'reading' : 'writing'} is not allowed`, { path: this.path });
   }
 
   nsPath(ns: BackupNamespace): string {

@@ -47,6 +47,15 @@ export function datastoreCases(getStore: () => Datastore): void {
       }
     });
 
+    it('maintenance mode: read-only refuses writes, offline refuses everything', async () => {
+      ds.checkMaintenance('write');
+      const ro = await Datastore.open({ ...ds.config, 'maintenance-mode': 'type=read-only,message="disk swap"' });
+      ro.checkMaintenance('read');
+      expect(() => ro.checkMaintenance('write')).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringContaining('(read-only)') }));
+      const off = await Datastore.open({ ...ds.config, 'maintenance-mode': 'type=offline' });
+      expect(() => off.checkMaintenance('read')).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringContaining('(offline)') }));
+    });
+
     it('create resumes an interrupted create, refuses a used datastore and a non-empty foreign directory', async () => {
       // only .chunks and .lock: what an interrupted create leaves, so create completes it
       expect((await Datastore.create(ds.config)).path).toBe(ds.path);
