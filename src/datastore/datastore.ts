@@ -1,7 +1,7 @@
 // A datastore directory (spec §4 layout, §12 semantics): namespaces, groups with owner and notes,
 // snapshots with their protected marker, and forget. Chunks live in `chunks` (chunk-store.ts).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { PbsError, withPath } from '../errors.js';
 import { BACKUP_TYPES, type BackupNamespace, type BackupType, type GroupRef, type SnapshotRef } from '../types.js';
@@ -223,6 +223,7 @@ export class Datastore {
 
   /** `parent` itself, then its descendants depth-first (sorted), down to `maxDepth` levels below it. */
   async listNamespaces(parent: BackupNamespace, maxDepth: number = MAX_NAMESPACE_DEPTH): Promise<BackupNamespace[]> {
+    if (!Number.isSafeInteger(maxDepth) || maxDepth < 0) throw new PbsError('EINVAL', `namespace depth must be a non-negative integer, got ${String(maxDepth)}`);
     await this.requireNamespace(parent);
     const out: BackupNamespace[] = [];
     const walk = async (ns: BackupNamespace, depth: number): Promise<void> => {
@@ -369,20 +370,37 @@ export class Datastore {
     validateAuthId(owner);
     await this.requireNamespace(g.ns);
     const path = this.groupPath(g);
-    const typeDir = join(this.nsPath(g.ns), g.type);
+    let created = true;
     try {
-      await mkdir(typeDir, { recursive: true, mode: 0o755 });
+      await mkdir(join(this.nsPath(g.ns), g.type), { recursive: true, mode: 0o755 });
       await mkdir(path, { mode: 0o755 });
     } catch (e) {
       if (errCode(e) !== 'EEXIST') throw withPath(e, path);
-      const existing = await this.getOwner(g);
-      // a group dir without owner file is what an interrupted create leaves: claim it
-      if (existing === undefined) await this.setOwner(g, owner);
-      else checkBackupOwner(existing, owner, describeGroup(g));
-      return { created: false };
+      created = false;
     }
-    await this.setOwner(g, owner);
-    return { created: true };
+    // the owner file appears atomically and only once, so racing creators agree on one owner; a group
+    // dir without it (an interrupted create) goes to whoever comes next
+    if (!(await this.claimOwner(path, owner))) {
+      const existing = await this.getOwner(g);
+      checkBackupOwner(existing ?? '', owner, describeGroup(g));
+    }
+    return { created };
+  }
+
+  /** Creates `owner` with full contents via link(2), which fails if it exists; false when it did. */
+  private async claimOwner(groupDir: string, owner: string): Promise<boolean> {
+    const path = join(groupDir, OWNER_FILE);
+    const tmp = `${path}.tmp_${randomBytes(3).toString('hex')}`;
+    try {
+      await writeFile(tmp, `${owner}\n`, { flag: 'wx', mode: 0o644 });
+      await link(tmp, path);
+      return true;
+    } catch (e) {
+      if (errCode(e) === 'EEXIST') return false;
+      throw withPath(e, path);
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
   }
 
   /** Exclusive mkdir of the snapshot directory; the group must exist; EEXIST when present. */

@@ -136,6 +136,20 @@ export function datastoreCases(getStore: () => Datastore): void {
       await expect(ds.createGroup(h, 'john@pbs!backup')).rejects.toMatchObject({ code: 'EPERM' });
     });
 
+    it('racing creators agree on one owner; an ownerless group dir is claimed', async () => {
+      const g: GroupRef = { ns: ROOT_NAMESPACE, type: 'ct', id: 'race' };
+      const results = await Promise.allSettled(['a@pbs', 'b@pbs', 'c@pbs', 'd@pbs'].map((o) => ds.createGroup(g, o)));
+      const ok = results.filter((r) => r.status === 'fulfilled');
+      expect(ok).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.code === 'EPERM')).toBe(true);
+      expect(readdirSync(ds.groupPath(g))).toEqual(['owner']);
+      const orphan: GroupRef = { ns: ROOT_NAMESPACE, type: 'ct', id: 'orphan' };
+      mkdirSync(ds.groupPath(orphan), { recursive: true });
+      expect(await ds.getOwner(orphan)).toBeUndefined();
+      expect(await ds.createGroup(orphan, 'root@pam')).toEqual({ created: false });
+      expect(await ds.getOwner(orphan)).toBe('root@pam');
+    });
+
     it('a group in a missing namespace is refused; forged ids never become paths', async () => {
       await expect(ds.createGroup({ ns: parseNamespace('ghost'), type: 'vm', id: '1' }, 'root@pam')).rejects.toMatchObject({ code: 'ENOENT' });
       expect(() => ds.groupPath({ ns: ROOT_NAMESPACE, type: 'vm', id: '../../etc' })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
