@@ -6,13 +6,13 @@ import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PbsError, withPath } from '../errors.js';
 import { digestToHex, type Digest } from '../types.js';
-import { blobHeaderSize, blobKind } from './blob-kind.js';
+import { ENCRYPTED_HEADER_SIZE, MAX_BLOB_SIZE as MAX_BLOB_PAYLOAD, parseBlobHeader, type BlobHeader } from '../format/blob.js';
 import type { SyncLevel } from './config.js';
 import { nativeLocks } from './native-locks.js';
 
 export const CHUNK_DIR = '.chunks';
-/** Largest DataBlob: 128 MiB of payload (spec §1.4) plus the encrypted header. */
-export const MAX_BLOB_SIZE = 128 * 1024 * 1024 + 44;
+/** Largest chunk file: the largest blob payload (spec §1.4) plus the encrypted header. */
+export const MAX_CHUNK_FILE_SIZE = MAX_BLOB_PAYLOAD + ENCRYPTED_HEADER_SIZE;
 const PREFIX_COUNT = 0x10000;
 const MKDIR_BATCH = 512;
 
@@ -80,18 +80,15 @@ export class ChunkStore {
   /** Stores a chunk following spec §4.1; `encrypted` must agree with the blob's magic. */
   async insert(digest: Digest, blob: Uint8Array, encrypted: boolean): Promise<InsertResult> {
     const hex = this.checkDigest(digest);
-    const kind = blobKind(blob);
-    if (!kind || blob.length < blobHeaderSize(kind)) {
-      throw new PbsError('ECORRUPT', 'refusing to store a chunk that is not a DataBlob (bad magic or short header)', { digest: hex });
-    }
+    const kind = parseBlobHeader(blob, { digest: hex });
     if (kind.encrypted !== encrypted) {
       throw new PbsError('EINVAL', `chunk blob is ${kind.encrypted ? '' : 'not '}encrypted but was submitted as ${encrypted ? '' : 'un'}encrypted`, { digest: hex });
     }
-    if (blob.length > MAX_BLOB_SIZE) throw new PbsError('ETOOBIG', `chunk blob of ${blob.length} bytes exceeds ${MAX_BLOB_SIZE}`, { digest: hex });
+    if (blob.length > MAX_CHUNK_FILE_SIZE) throw new PbsError('ETOOBIG', `chunk blob of ${blob.length} bytes exceeds ${MAX_CHUNK_FILE_SIZE}`, { digest: hex });
     const prev = this.pending.get(hex) ?? Promise.resolve();
     const run = prev.then(
-      () => this.insertNow(hex, blob, kind.compressed),
-      () => this.insertNow(hex, blob, kind.compressed),
+      () => this.insertNow(hex, blob, kind),
+      () => this.insertNow(hex, blob, kind),
     );
     this.pending.set(hex, run);
     try {
@@ -101,9 +98,8 @@ export class ChunkStore {
     }
   }
 
-  private async insertNow(hex: string, blob: Uint8Array, compressed: boolean): Promise<InsertResult> {
+  private async insertNow(hex: string, blob: Uint8Array, kind: BlobHeader): Promise<InsertResult> {
     const path = join(this.chunkDir, hex.slice(0, 4), hex);
-    const encrypted = blobKind(blob)!.encrypted;
     let oldSize: number | undefined;
     try {
       const st = await stat(path);
@@ -119,12 +115,12 @@ export class ChunkStore {
       };
       if (oldSize === blob.length) return keep();
       if (oldSize !== 0) {
-        if (encrypted) {
-          const existing = await this.readMagic(path, hex);
+        if (kind.encrypted) {
+          const existing = await this.existingKind(path, hex);
           if (existing && !existing.encrypted) {
             throw new PbsError('EPERM', 'refusing to overwrite an unencrypted chunk with an encrypted chunk of the same digest', { digest: hex });
           }
-          if (existing?.encrypted && !existing.compressed && !compressed) {
+          if (existing?.encrypted && !existing.compressed && !kind.compressed) {
             throw new PbsError('EPERM', 'refusing to overwrite an existing encrypted chunk with a different-sized encrypted chunk', { digest: hex });
           }
           // compressed sizes may differ between zstd versions: the first upload wins
@@ -138,18 +134,24 @@ export class ChunkStore {
     return { duplicate: false, compressedSize: blob.length };
   }
 
-  private async readMagic(path: string, hex: string): Promise<ReturnType<typeof blobKind>> {
+  /** Header of the stored copy; undefined when it is not a readable blob header (then PBS keeps it too). */
+  private async existingKind(path: string, hex: string): Promise<BlobHeader | undefined> {
+    const buf = new Uint8Array(ENCRYPTED_HEADER_SIZE);
+    let bytesRead: number;
     try {
       const fh = await open(path, 'r');
       try {
-        const buf = new Uint8Array(8);
-        const { bytesRead } = await fh.read(buf, 0, 8, 0);
-        return blobKind(buf.subarray(0, bytesRead));
+        ({ bytesRead } = await fh.read(buf, 0, buf.length, 0));
       } finally {
         await fh.close();
       }
     } catch (e) {
       throw new PbsError('EIO', `cannot read existing chunk: ${(e as Error).message}`, { path, digest: hex, cause: e });
+    }
+    try {
+      return parseBlobHeader(buf.subarray(0, bytesRead));
+    } catch {
+      return undefined;
     }
   }
 
@@ -222,7 +224,7 @@ export class ChunkStore {
     }
     try {
       const { size } = await fh.stat();
-      if (size > MAX_BLOB_SIZE) throw new PbsError('ETOOBIG', `chunk file of ${size} bytes exceeds ${MAX_BLOB_SIZE}`, { path, digest: hex });
+      if (size > MAX_CHUNK_FILE_SIZE) throw new PbsError('ETOOBIG', `chunk file of ${size} bytes exceeds ${MAX_CHUNK_FILE_SIZE}`, { path, digest: hex });
       const buf = new Uint8Array(size);
       let off = 0;
       while (off < size) {
