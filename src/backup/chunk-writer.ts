@@ -4,6 +4,7 @@ import type { WorkerPool } from '../codec/worker-pool.js';
 import type { ChunkStore } from '../datastore/chunk-store.js';
 import type { CryptConfig } from '../format/crypt-config.js';
 import { type Digest, type DigestHex, digestToHex } from '../types.js';
+import { ZeroDigests } from './zero-chunk.js';
 
 export interface UploadStats {
   /** Chunks referenced by the archives written. */
@@ -47,13 +48,15 @@ export class ChunkWriter {
     return (this.crypt ? this.crypt.computeDigest(data) : this.codec.sha256(data)) as Digest;
   }
 
+  private readonly zeros = new ZeroDigests((d) => this.digestOf(d));
+
   /**
    * Adds one chunk. The digest is computed at once on this thread (the index needs it in order);
    * encoding and storing run on the worker pool. `data` must not be modified afterwards: it may be
    * transferred to a worker.
    */
   add(data: Uint8Array): AddedChunk {
-    const digest = this.digestOf(data);
+    const digest = (this.zeros.lookup(data) ?? this.digestOf(data)) as Digest;
     const hex = digestToHex(digest);
     this.stats.count++;
     this.stats.size += data.byteLength;

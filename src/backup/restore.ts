@@ -16,6 +16,7 @@ import { ChunkDirSource } from '../io/chunk-source.js';
 import { type IndexReader, openIndex } from '../io/index-reader.js';
 import { digestToHex, type SnapshotRef } from '../types.js';
 import { MANIFEST_BLOB_NAME, loadManifest, readManifestBlob } from './manifest-io.js';
+import { isZero } from './zero-chunk.js';
 
 /** Maps what a user types (`disk.img`, `qemu-server.conf`, `index.json`, or the stored name) to the stored file name. */
 export function resolveArchiveName(manifest: BackupManifest | undefined, name: string): string {
@@ -74,7 +75,8 @@ function dynamicEntryBytes(index: IndexReader, i: number): Uint8Array {
   return out;
 }
 
-export function chunkReaderFor(ds: Datastore, opts: RestoreOptions, cacheBytes = 32 * 1024 * 1024): ChunkReader {
+// A sequential restore reads each chunk once; a small cache only catches runs of the same chunk.
+export function chunkReaderFor(ds: Datastore, opts: RestoreOptions, cacheBytes = 8 * 1024 * 1024): ChunkReader {
   return new ChunkReader(new ChunkDirSource(join(ds.path, '.chunks')), opts.pool, { crypt: opts.crypt, cacheBytes });
 }
 
@@ -131,7 +133,7 @@ export async function writeIndexed(target: string, index: IndexReader, reader: C
   try {
     if (!isBlockDev) await fh.truncate(index.size);
     const writes: Promise<unknown>[] = [];
-    for await (const { offset, data } of readArchiveRange(reader, index, { readAhead: 8 })) {
+    for await (const { offset, data } of readArchiveRange(reader, index, { readAhead: 4 })) {
       // A fresh file is all zeros already; skipping zero chunks keeps it sparse.
       if (isBlockDev || !isZero(data)) {
         writes.push(fh.write(data, 0, data.byteLength, offset));
@@ -140,20 +142,10 @@ export async function writeIndexed(target: string, index: IndexReader, reader: C
       report(data.byteLength);
     }
     await Promise.all(writes);
-    await fh.sync();
   } finally {
     await fh.close();
   }
   return index.size;
-}
-
-const ZERO_PAGE = new Uint8Array(1 << 20);
-export function isZero(data: Uint8Array): boolean {
-  for (let off = 0; off < data.byteLength; off += ZERO_PAGE.byteLength) {
-    const part = data.subarray(off, Math.min(off + ZERO_PAGE.byteLength, data.byteLength));
-    if (Buffer.compare(part, ZERO_PAGE.subarray(0, part.byteLength)) !== 0) return false;
-  }
-  return true;
 }
 
 async function pipeOut(out: Writable, source: AsyncIterable<{ data: Uint8Array }>, report: (n: number) => void): Promise<void> {
