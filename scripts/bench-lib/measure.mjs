@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 /**
  * Runs `cmd args` under /usr/bin/time -v. Resolves { seconds, maxRssMiB, stdout } or rejects with the log's tail.
- * stdout is kept (bounded) for commands whose output names the snapshot; everything also goes to `${logBase}.log`.
+ * The tail of stdout is kept for commands whose last lines name the snapshot; everything also goes to `${logBase}.log`.
  */
 export function runMeasured(cmd, args, { cwd, env, logBase }) {
   const timeFile = `${logBase}.time`;
@@ -20,7 +20,8 @@ export function runMeasured(cmd, args, { cwd, env, logBase }) {
     let tail = '';
     child.stdout.on('data', (d) => {
       log.write(d);
-      if (stdout.length < 1 << 20) stdout += d.toString();
+      stdout += d.toString();
+      if (stdout.length > 2 << 20) stdout = stdout.slice(-(1 << 20));
     });
     child.stderr.on('data', (d) => {
       log.write(d);

@@ -20,7 +20,7 @@ export function restic(ctx) {
       const m = await runMeasured('restic', ['backup', '--json', '--host', 'bench', file], { env, logBase: join(ctx.logDir, `restic-backup-${tag}`) });
       const summary = m.stdout
         .split('\n')
-        .filter((l) => l.startsWith('{'))
+        .filter((l) => l.includes('"summary"'))
         .map((l) => JSON.parse(l))
         .find((o) => o.message_type === 'summary');
       if (!summary?.snapshot_id) throw new Error('restic backup printed no snapshot id');
