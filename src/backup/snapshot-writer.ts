@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Codec } from '../codec/codec.js';
 import type { WorkerPool } from '../codec/worker-pool.js';
 import { type Datastore, type SnapshotInfo } from '../datastore/datastore.js';
-import { type Lock, lockGroup, lockStoreShared } from '../datastore/locks.js';
+import { type Lock, lockGroup, lockSnapshot, lockStoreShared } from '../datastore/locks.js';
 import { formatBackupTime, validateArchiveName } from '../datastore/names.js';
 import { MAX_CHUNK_SIZE, encodeBlob } from '../format/blob.js';
 import type { CryptConfig } from '../format/crypt-config.js';
@@ -56,6 +56,7 @@ export class SnapshotWriter {
     }
     const locks: Lock[] = [];
     let createdGroup = false;
+    let dir: string | undefined;
     try {
       locks.push(lockStoreShared(ds));
       const { created } = await ds.createGroup(group, opts.owner ?? 'root@pam');
@@ -70,10 +71,13 @@ export class SnapshotWriter {
         );
       }
       const ref: SnapshotRef = { ...group, time };
-      const dir = await ds.createSnapshotDir(ref);
+      dir = await ds.createSnapshotDir(ref);
+      // Held for the whole session, so nobody forgets or verifies a snapshot that is still being written.
+      locks.push(await lockSnapshot(ds, ref, 'exclusive', 'backup'));
       const previous = last ? await reusablePrevious(ds, last, opts) : undefined;
       return new SnapshotWriter(ds, ref, dir, opts, locks, previous, createdGroup);
     } catch (e) {
+      if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       if (createdGroup) await removeEmptyGroup(ds, group);
       for (const l of locks.reverse()) l.release();
       throw e;

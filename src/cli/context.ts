@@ -33,11 +33,9 @@ export type Access = 'read' | 'write';
 export async function openStore(name: string | undefined, access: Access = 'read'): Promise<Datastore> {
   const storeName = name ?? process.env.PBSFS_STORE;
   if (!storeName) throw new PbsError('EINVAL', 'no datastore given: use --store NAME (or set PBSFS_STORE)');
-  const cfg = await lookupDatastore(storeName);
-  const mode = String(cfg['maintenance-mode'] ?? '').split(',')[0]?.replace(/^type=/, '');
-  if (mode === 'offline') throw new PbsError('EIO', `datastore '${storeName}' is in maintenance mode offline`);
-  if (mode === 'read-only' && access === 'write') throw new PbsError('EPERM', `datastore '${storeName}' is in maintenance mode read-only`);
-  return Datastore.open(cfg);
+  const ds = await Datastore.open(await lookupDatastore(storeName));
+  ds.checkMaintenance(access);
+  return ds;
 }
 
 /** Loads a key file (asking for its passphrase if it has one) as a CryptConfig. */

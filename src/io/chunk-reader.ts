@@ -54,7 +54,6 @@ export class ChunkReader {
         digestKey: this.opts.crypt?.idKey,
         expectedDigest: digest,
         maxSize: MAX_CHUNK_SIZE,
-        digestHex: hex,
       },
       [blob.buffer as ArrayBuffer],
     );

@@ -26,8 +26,8 @@ export async function storeStatus(name?: string): Promise<StoreStatus[]> {
     try {
       const ds = await Datastore.open(cfg);
       const fs = await statfs(ds.path);
-      const root = parseNamespace('');
-      const namespaces: BackupNamespace[] = [root, ...(await ds.listNamespaces(root))];
+      // The list starts with the root namespace itself.
+      const namespaces: BackupNamespace[] = await ds.listNamespaces(parseNamespace(''));
       let groups = 0;
       let snapshots = 0;
       for (const ns of namespaces) {

@@ -1,0 +1,119 @@
+// Random access over an indexed archive (fixed or dynamic index + ChunkReader), with read-ahead for sequential readers.
+import { PbsError, withPath } from '../errors.js';
+import type { ReadAt } from '../pxar/read-at.js';
+import type { ChunkReader } from './chunk-reader.js';
+import type { IndexReader } from './index-reader.js';
+
+/** Caps background chunk decodes across every open archive, so prefetch never floods the worker pool. */
+export class PrefetchBudget {
+  private used = 0;
+  constructor(readonly max: number) {}
+  tryAcquire(): boolean {
+    if (this.used >= this.max) return false;
+    this.used++;
+    return true;
+  }
+  release(): void {
+    this.used--;
+  }
+}
+
+export interface IndexReadAtOptions {
+  /** Named in error messages (the index file or archive). */
+  path?: string;
+  /** Chunks decoded ahead of a sequential reader (0 disables read-ahead). */
+  readAhead?: number;
+  /** Shared limit on prefetches in flight; default: a private budget of `readAhead`. */
+  budget?: PrefetchBudget;
+}
+
+/** One detected reader position; several readers of the same archive each keep their own. */
+interface Cursor {
+  end: number;
+  hits: number;
+  /** First chunk not yet requested ahead of this reader. */
+  prefetchedTo: number;
+  used: number;
+}
+
+const MAX_CURSORS = 8;
+// Kernel read-ahead and FUSE worker threads deliver neighbouring reads slightly out of order.
+const SEQ_SLACK = 4 * 1024 * 1024;
+
+export class IndexReadAt implements ReadAt {
+  readonly size: number;
+  private readonly cursors: Cursor[] = [];
+  private readonly readAhead: number;
+  private readonly budget: PrefetchBudget;
+  private tick = 0;
+
+  constructor(
+    private readonly index: IndexReader,
+    private readonly reader: ChunkReader,
+    private readonly opts: IndexReadAtOptions = {},
+  ) {
+    this.size = index.size;
+    this.readAhead = Math.max(0, opts.readAhead ?? 4);
+    this.budget = opts.budget ?? new PrefetchBudget(this.readAhead);
+  }
+
+  async readAt(offset: number, length: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new PbsError('EINVAL', `read of ${length} bytes at ${offset} lies outside the archive (${this.size} bytes)`, { path: this.opts.path, offset });
+    }
+    if (length === 0) return new Uint8Array(0);
+    const first = this.index.chunkAt(offset);
+    const last = this.index.chunkAt(offset + length - 1);
+    this.track(offset, offset + length, last);
+    try {
+      if (first === last) {
+        const slot = this.index.chunk(first);
+        const data = await this.reader.read(slot.digest, slot.end - slot.start);
+        return data.subarray(offset - slot.start, offset - slot.start + length);
+      }
+      const parts = await Promise.all(
+        Array.from({ length: last - first + 1 }, (_, k) => {
+          const slot = this.index.chunk(first + k);
+          return this.reader.read(slot.digest, slot.end - slot.start).then((data) => ({ slot, data }));
+        }),
+      );
+      const out = new Uint8Array(length);
+      for (const { slot, data } of parts) {
+        const from = Math.max(offset, slot.start);
+        const to = Math.min(offset + length, slot.end);
+        out.set(data.subarray(from - slot.start, to - slot.start), from - offset);
+      }
+      return out;
+    } catch (e) {
+      throw this.opts.path ? withPath(e, this.opts.path) : e;
+    }
+  }
+
+  /** Finds the reader this request continues; from the second sequential hit on, decodes chunks ahead of it. */
+  private track(start: number, end: number, lastChunk: number): void {
+    if (this.readAhead === 0) return;
+    let c = this.cursors.find((k) => start >= k.end - SEQ_SLACK && start <= k.end + SEQ_SLACK);
+    if (!c) {
+      c = { end, hits: 0, prefetchedTo: lastChunk + 1, used: 0 };
+      if (this.cursors.length >= MAX_CURSORS) this.cursors.sort((a, b) => b.used - a.used).pop();
+      this.cursors.push(c);
+    } else {
+      c.hits++;
+      c.end = Math.max(c.end, end);
+    }
+    c.used = ++this.tick;
+    if (c.hits < 1) return;
+    const from = Math.max(c.prefetchedTo, lastChunk + 1);
+    const to = Math.min(this.index.chunkCount, lastChunk + 1 + this.readAhead);
+    for (let i = from; i < to; i++) {
+      if (!this.budget.tryAcquire()) break;
+      const slot = this.index.chunk(i);
+      // Errors surface when the reader gets there; a prefetch only warms the cache.
+      this.reader.read(slot.digest, slot.end - slot.start).then(
+        () => this.budget.release(),
+        () => this.budget.release(),
+      );
+      c.prefetchedTo = i + 1;
+    }
+  }
+}
