@@ -8,7 +8,9 @@ import { registerDatastore } from './commands/datastore.js';
 import { registerDebug } from './commands/debug.js';
 import { registerGroup } from './commands/group.js';
 import { registerKey } from './commands/key.js';
+import { registerMount } from './commands/mount.js';
 import { registerNamespace } from './commands/namespace.js';
+import { registerPxar } from './commands/pxar.js';
 import { registerRestore } from './commands/restore.js';
 import { registerSnapshot } from './commands/snapshot.js';
 import { registerStatus } from './commands/status.js';
@@ -20,7 +22,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerDatastore, registerNamespace, registerBackup, registerRestore, registerSnapshot, registerGroup, registerKey, registerDebug, registerBenchmark, registerStatus]) {
+  for (const register of [registerDatastore, registerNamespace, registerBackup, registerRestore, registerSnapshot, registerGroup, registerKey, registerDebug, registerBenchmark, registerStatus, registerMount, registerPxar]) {
     register(program);
   }
   return program;

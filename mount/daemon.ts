@@ -1,0 +1,49 @@
+// Runs one mount until it ends: pid file, a registry entry so `pbsfs umount` finds the daemon, readiness
+// reported to a waiting parent (--daemon), and SIGINT/SIGTERM or an outside unmount ending it cleanly.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { TreeOps } from './fuse-ops.js';
+import { FuseSession } from './fuse-session.js';
+import type { Logger } from './log.js';
+import type { MountNode } from './node.js';
+import { registryDir, registryFile } from './registry.js';
+
+export interface ServeOptions {
+  mountpoint: string;
+  root: MountNode;
+  log: Logger;
+  guard?: (path: string) => Promise<void>;
+  allowOther?: boolean;
+  pidFile?: string;
+}
+
+/** Mounts and serves; resolves once the mount is gone and everything is cleaned up. */
+export async function serve(opts: ServeOptions): Promise<void> {
+  const tree = new TreeOps({ root: opts.root, log: opts.log, guard: opts.guard });
+  let finished!: () => void;
+  const done = new Promise<void>((res) => (finished = res));
+  const session = await FuseSession.mount({ mountpoint: opts.mountpoint, ops: tree.ops(), log: opts.log, allowOther: opts.allowOther, onGone: () => finished() });
+  const pidText = `${process.pid}\n`;
+  const reg = registryFile(session.mountpoint);
+  await mkdir(registryDir(), { recursive: true, mode: 0o700 });
+  await Promise.all([writeFile(reg, pidText), opts.pidFile ? writeFile(opts.pidFile, pidText) : undefined]);
+  const stop = (signal: string): void => {
+    opts.log.info(`${signal}: unmounting ${session.mountpoint}`);
+    session.unmount().catch((e: Error) => {
+      opts.log.error(`unmount failed: ${e.message}`);
+      finished();
+    });
+  };
+  const onInt = (): void => stop('SIGINT');
+  const onTerm = (): void => stop('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  // A parent waiting in `pbsfs mount --daemon` learns that the mount is up.
+  if (process.send) {
+    process.send({ ready: true, pid: process.pid });
+    process.disconnect?.();
+  }
+  await done;
+  process.off('SIGINT', onInt);
+  process.off('SIGTERM', onTerm);
+  await Promise.all([rm(reg, { force: true }), opts.pidFile ? rm(opts.pidFile, { force: true }) : undefined]);
+}

@@ -1,0 +1,52 @@
+// The mount's tree model: every path resolves to a MountNode; the FUSE layer only translates calls to these.
+export interface NodeStat {
+  /** Full st_mode: file type bits and permissions. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  rdev: number;
+  /** Milliseconds since the epoch (the binding carries no finer time). */
+  mtimeMs: number;
+}
+
+export interface MountNode {
+  stat(): Promise<NodeStat>;
+  /** Directories: children with their nodes, so one listing also answers the stats that follow it. */
+  readdir?(): Promise<Array<[string, MountNode]>>;
+  lookup?(name: string): Promise<MountNode | null>;
+  /** Regular files: up to `length` bytes at `offset` (fewer only at the end). */
+  read?(offset: number, length: number): Promise<Uint8Array>;
+  readlink?(): Promise<string>;
+  xattrs?(): Promise<ReadonlyMap<string, Uint8Array>>;
+  /** How long the node may be reused from the path cache: datastore-level nodes change, archive contents never do. */
+  readonly ttlMs: number;
+}
+
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+export const IMMUTABLE = Number.POSITIVE_INFINITY;
+/** Datastore-level nodes are reused this long; listings below them change as backups run and prune. */
+export const LIVE_TTL_MS = 1000;
+
+/** Stable inode numbers: one per key for the life of the mount (hardlinks share their target's key). */
+export class InodeTable {
+  private readonly map = new Map<string, number>();
+  private next = 2;
+  get(key: string): number {
+    let ino = this.map.get(key);
+    if (ino === undefined) {
+      ino = this.next++;
+      this.map.set(key, ino);
+    }
+    return ino;
+  }
+}
+
+/** Linux dev_t packing of major/minor (glibc makedev), kept within the 32 bits the binding passes. */
+export function makeDev(major: number, minor: number): number {
+  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+}

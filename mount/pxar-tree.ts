@@ -1,0 +1,151 @@
+// A pxar archive (v1, or split metadata + payload) as mount nodes: exact modes, owners, sizes, link targets,
+// device numbers, xattrs and ACLs; hardlinks share their target's inode and raise its nlink.
+import { PbsError } from '../src/errors.js';
+import { type AccessorEntry, PxarAccessor } from '../src/pxar/accessor.js';
+import { PxarDecoder } from '../src/pxar/decoder.js';
+import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
+import { IMMUTABLE, type InodeTable, makeDev, type MountNode, type NodeStat } from './node.js';
+import { accessAclXattr, defaultAclXattr } from './posix-acl.js';
+
+const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+const lastName = (path: Uint8Array): Uint8Array => path.subarray(path.lastIndexOf(0x2f) + 1);
+
+export class PxarArchive {
+  private hardlinkCounts?: Promise<Map<number, number>>;
+
+  private constructor(
+    readonly accessor: PxarAccessor,
+    private readonly metadata: ReadAt,
+    /** Distinguishes this archive's entries in the mount-wide inode table. */
+    readonly key: string,
+    readonly inodes: InodeTable,
+  ) {}
+
+  static async open(metadata: ReadAt, payload: ReadAt | undefined, key: string, inodes: InodeTable): Promise<PxarArchive> {
+    return new PxarArchive(await PxarAccessor.open(metadata, { payload }), metadata, key, inodes);
+  }
+
+  async root(): Promise<MountNode> {
+    return new PxarDirNode(this, (await this.accessor.root()).entry);
+  }
+
+  ino(filenameOffset: number | null): number {
+    return this.inodes.get(`${this.key}:${filenameOffset ?? 'root'}`);
+  }
+
+  /**
+   * How many hardlinks point at each file (by FILENAME offset). pxar stores no link counts, so the first
+   * regular-file stat walks the metadata stream once (for v1 archives that reads the whole archive).
+   */
+  hardlinks(): Promise<Map<number, number>> {
+    this.hardlinkCounts ??= (async () => {
+      const counts = new Map<number, number>();
+      const d = await PxarDecoder.open(rangePullReader(this.metadata, 0, this.metadata.size, 64 * 1024, 4 * 1024 * 1024));
+      for await (const e of d) {
+        if (e.kind === 'hardlink' && e.filenameOffset !== null && e.hardlinkOffset !== undefined) {
+          const target = e.filenameOffset - e.hardlinkOffset;
+          counts.set(target, (counts.get(target) ?? 0) + 1);
+        }
+      }
+      return counts;
+    })();
+    return this.hardlinkCounts;
+  }
+
+  /** The node for a decoded entry; hardlinks resolve to their target file. */
+  async node(e: AccessorEntry): Promise<MountNode> {
+    switch (e.entry.kind) {
+      case 'dir':
+        return new PxarDirNode(this, e);
+      case 'file':
+        return new PxarFileNode(this, e);
+      case 'hardlink':
+        return new PxarFileNode(this, await this.accessor.followHardlink(e));
+      case 'symlink':
+        return new PxarLinkNode(this, e);
+      default:
+        return new PxarSpecialNode(this, e);
+    }
+  }
+}
+
+abstract class PxarNode implements MountNode {
+  readonly ttlMs = IMMUTABLE;
+  constructor(
+    protected readonly archive: PxarArchive,
+    protected readonly e: AccessorEntry,
+  ) {}
+
+  protected baseStat(size: number, nlink = 1): NodeStat {
+    const m = this.e.entry.metadata.stat;
+    return {
+      mode: m.mode,
+      uid: m.uid,
+      gid: m.gid,
+      size,
+      nlink,
+      ino: this.archive.ino(this.e.entry.filenameOffset),
+      rdev: this.e.entry.device ? makeDev(this.e.entry.device.major, this.e.entry.device.minor) : 0,
+      mtimeMs: m.mtime.secs * 1000 + Math.floor(m.mtime.nanos / 1e6),
+    };
+  }
+
+  async stat(): Promise<NodeStat> {
+    return this.baseStat(0);
+  }
+
+  async xattrs(): Promise<ReadonlyMap<string, Uint8Array>> {
+    const md = this.e.entry.metadata;
+    const out = new Map<string, Uint8Array>();
+    for (const x of md.xattrs) out.set(utf8(x.name), x.value);
+    if (md.fcaps) out.set('security.capability', md.fcaps);
+    const access = accessAclXattr(md.acl, md.stat.mode);
+    if (access) out.set('system.posix_acl_access', access);
+    const def = defaultAclXattr(md.acl);
+    if (def) out.set('system.posix_acl_default', def);
+    return out;
+  }
+}
+
+class PxarDirNode extends PxarNode {
+  async readdir(): Promise<Array<[string, MountNode]>> {
+    const dir = await this.archive.accessor.openDirectory(this.e);
+    const out: Array<[string, MountNode]> = [];
+    for await (const child of this.archive.accessor.readDir(dir)) {
+      out.push([utf8(lastName(child.entry.path)), await this.archive.node(child)]);
+    }
+    return out;
+  }
+
+  async lookup(name: string): Promise<MountNode | null> {
+    const dir = await this.archive.accessor.openDirectory(this.e);
+    const child = await this.archive.accessor.lookupChild(dir, Buffer.from(name, 'utf8'));
+    return child ? this.archive.node(child) : null;
+  }
+}
+
+class PxarFileNode extends PxarNode {
+  override async stat(): Promise<NodeStat> {
+    const links = (await this.archive.hardlinks()).get(this.e.entry.filenameOffset ?? -1) ?? 0;
+    return this.baseStat(this.e.entry.size ?? 0, 1 + links);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    return this.archive.accessor.read(this.e, offset, length);
+  }
+}
+
+class PxarLinkNode extends PxarNode {
+  override async stat(): Promise<NodeStat> {
+    return this.baseStat(this.e.entry.linkTarget?.byteLength ?? 0);
+  }
+
+  async readlink(): Promise<string> {
+    if (!this.e.entry.linkTarget) throw new PbsError('ECORRUPT', 'symlink without a target', { offset: this.e.entry.filenameOffset ?? 0 });
+    return utf8(this.e.entry.linkTarget);
+  }
+}
+
+/** Device nodes, fifos and sockets: metadata only. */
+class PxarSpecialNode extends PxarNode {}
+

@@ -1,0 +1,90 @@
+// The datastores a mount shows: configured ones (or those named with --store), re-read every second so
+// maintenance-mode changes and new stores take effect without remounting.
+import { join } from 'node:path';
+import type { Codec } from '../src/codec/codec.js';
+import type { WorkerPool } from '../src/codec/worker-pool.js';
+import { configDir, type DatastoreConfig, maintenanceType, readDatastoreConfigs } from '../src/datastore/config.js';
+import { Datastore } from '../src/datastore/datastore.js';
+import { PbsError } from '../src/errors.js';
+import type { CryptConfig } from '../src/format/crypt-config.js';
+import { ChunkReader } from '../src/io/chunk-reader.js';
+import { ChunkDirSource } from '../src/io/chunk-source.js';
+import { PrefetchBudget } from '../src/io/index-read-at.js';
+import type { Logger } from './log.js';
+import type { SnapshotDirNode } from './snapshot-dir.js';
+import { InodeTable } from './node.js';
+
+const CONFIG_TTL_MS = 1000;
+
+export interface MountContext {
+  codec: Codec;
+  pool: WorkerPool;
+  crypt?: CryptConfig;
+  log: Logger;
+  inodes: InodeTable;
+  budget: PrefetchBudget;
+  /** Chunks read ahead of a sequential reader. */
+  readAhead: number;
+  /** Decoded-chunk cache per datastore, bytes. */
+  cacheBytes: number;
+  /** Directory mtime for nodes that have no time of their own. */
+  startedMs: number;
+}
+
+export interface OpenStore {
+  ds: Datastore;
+  chunks: ChunkReader;
+  /** Snapshot directory nodes by path, reused while the snapshot exists. */
+  snapshots: Map<string, SnapshotDirNode>;
+}
+
+export class StoreSet {
+  private configs?: { at: number; list: Promise<DatastoreConfig[]> };
+  private readonly open = new Map<string, { path: string; store: Promise<OpenStore> }>();
+
+  constructor(
+    readonly ctx: MountContext,
+    /** Only these stores (all configured ones when empty). */
+    private readonly only: readonly string[],
+    private readonly dir: string = configDir(),
+  ) {}
+
+  private async list(): Promise<DatastoreConfig[]> {
+    const now = Date.now();
+    if (!this.configs || now - this.configs.at > CONFIG_TTL_MS) {
+      const list = readDatastoreConfigs(this.dir);
+      // A failed re-read keeps no stale promise around.
+      list.catch(() => (this.configs = undefined));
+      this.configs = { at: now, list };
+    }
+    const all = await this.configs.list;
+    return this.only.length ? all.filter((c) => this.only.includes(c.name)) : all;
+  }
+
+  async names(): Promise<string[]> {
+    return (await this.list()).map((c) => c.name).sort();
+  }
+
+  /** Checks that the store is configured and not offline, and opens it once per path. */
+  async get(name: string): Promise<OpenStore> {
+    const cfg = (await this.list()).find((c) => c.name === name);
+    if (!cfg) throw new PbsError('ENOENT', `datastore '${name}' is not configured`, { path: join(this.dir, 'datastore.cfg') });
+    if (maintenanceType(cfg) === 'offline') throw new PbsError('EIO', `datastore '${name}' is in maintenance mode offline`, { path: cfg.path });
+    let entry = this.open.get(name);
+    if (!entry || entry.path !== cfg.path) {
+      const store = Datastore.open(cfg).then((ds) => ({
+        ds,
+        chunks: new ChunkReader(new ChunkDirSource(join(ds.path, '.chunks')), this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
+        snapshots: new Map<string, SnapshotDirNode>(),
+      }));
+      store.catch(() => this.open.delete(name));
+      entry = { path: cfg.path, store };
+      this.open.set(name, entry);
+    }
+    return entry.store;
+  }
+}
+
+export function newContext(opts: Omit<MountContext, 'inodes' | 'budget' | 'startedMs'>): MountContext {
+  return { ...opts, inodes: new InodeTable(), budget: new PrefetchBudget(Math.max(2, opts.pool.capacity)), startedMs: Date.now() };
+}

@@ -1,0 +1,180 @@
+// pbsfs mount MOUNTPOINT | pbsfs mount SNAPSHOT ARCHIVE MOUNTPOINT | pbsfs pxar-mount FILE MOUNTPOINT | pbsfs umount MOUNTPOINT
+import { spawn, execFile } from 'node:child_process';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Command } from 'commander';
+import { RootDir } from '../../../mount/datastore-tree.js';
+import { FileReadAt } from '../../../mount/file-read-at.js';
+import { openLogger } from '../../../mount/log.js';
+import { InodeTable, type MountNode } from '../../../mount/node.js';
+import { PxarArchive } from '../../../mount/pxar-tree.js';
+import { registeredPid, registryFile } from '../../../mount/registry.js';
+import { SnapshotDirNode } from '../../../mount/snapshot-dir.js';
+import { newContext, StoreSet } from '../../../mount/stores.js';
+import { PbsError } from '../../errors.js';
+import { closeRuntime, codec, resolveKey, workerPool } from '../context.js';
+import { snapshotArg } from '../refs.js';
+
+interface DaemonOpts {
+  daemon?: boolean;
+  foreground?: boolean;
+  pidFile?: string;
+  logFile?: string;
+  allowOther?: boolean;
+}
+
+interface MountOpts extends DaemonOpts {
+  store: string[];
+  ns?: string;
+  keyfile?: string;
+  cacheSize: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function daemonOptions(cmd: Command): Command {
+  return cmd
+    .option('--daemon', 'detach and run in the background once the mount is up')
+    .option('--foreground', 'stay in the foreground (the default)')
+    .option('--pid-file <file>', 'write the daemon pid here')
+    .option('--log-file <file>', 'append log lines here (default: stderr; with --daemon a file next to the mount registry)')
+    .option('--allow-other', 'let other users see the mount (needs user_allow_other for non-root)');
+}
+
+/**
+ * --daemon: re-runs this command detached, its output in the log file, and returns once the child reports the
+ * mount is up (or fails with the child's last log lines).
+ */
+async function detach(mountpoint: string, opts: DaemonOpts): Promise<void> {
+  const logFile = resolve(opts.logFile ?? registryFile(mountpoint).replace(/\.pid$/, '.log'));
+  const args = process.argv.slice(1).filter((a) => a !== '--daemon');
+  if (!opts.logFile) args.push('--log-file', logFile);
+  const fd = openSync(logFile, 'a', 0o640);
+  const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', fd, fd, 'ipc'] });
+  closeSync(fd);
+  await new Promise<void>((res, rej) => {
+    child.once('message', () => {
+      child.disconnect();
+      child.unref();
+      process.stdout.write(`pbsfs mount: pid ${child.pid}, log ${logFile}\n`);
+      res();
+    });
+    child.once('exit', (code) => {
+      const tail = readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
+      rej(new PbsError('EIO', `the mount daemon exited (code ${code}) before the mount was up:\n${tail}`, { path: logFile }));
+    });
+  });
+}
+
+async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> }>): Promise<void> {
+  if (opts.daemon && !process.send) return detach(mountpoint, opts);
+  const cacheMiB = Number(opts.cacheSize ?? '128');
+  if (!Number.isSafeInteger(cacheMiB) || cacheMiB < 0) throw new PbsError('EINVAL', `--cache-size must be a number of MiB, got ${opts.cacheSize}`);
+  const log = openLogger(opts.logFile);
+  try {
+    const crypt = await resolveKey({ keyfile: opts.keyfile });
+    const ctx = newContext({ codec: codec(), pool: workerPool(), crypt, log, readAhead: 4, cacheBytes: cacheMiB * 1024 * 1024 });
+    const { root, guard } = await build(ctx);
+    // Loaded here so other commands never load the FUSE binding.
+    const { serve } = await import('../../../mount/daemon.js');
+    await serve({ mountpoint, root, guard, log, allowOther: opts.allowOther, pidFile: opts.pidFile });
+  } catch (e) {
+    log.error((e as Error).message);
+    await log.close();
+    throw e;
+  }
+  // The binding keeps a libuv handle referenced after an outside unmount, so the daemon ends explicitly.
+  await closeRuntime();
+  await log.close();
+  process.exit(0);
+}
+
+export function registerMount(program: Command): void {
+  daemonOptions(
+    program
+      .command('mount <first> [archive] [mountpoint]')
+      .usage('MOUNTPOINT | SNAPSHOT ARCHIVE MOUNTPOINT [options]')
+      .description('Mount every datastore (or one archive of a snapshot) as a read-only filesystem')
+      .option('--store <name>', 'datastore to show (repeatable; default: all configured)', collect, [])
+      .option('--ns <ns>', 'namespace of SNAPSHOT')
+      .option('--keyfile <file>', 'encryption key for encrypted snapshots')
+      .option('--cache-size <MiB>', 'decoded chunk cache per datastore', '128'),
+  ).action(async (first: string, archive: string | undefined, mnt: string | undefined, opts: MountOpts) => {
+    if (archive === undefined) {
+      await runMount(first, opts, async (ctx) => {
+        const stores = new StoreSet(ctx, opts.store);
+        const guard = async (path: string): Promise<void> => {
+          const name = path.split('/')[1];
+          if (name) await stores.get(name);
+        };
+        return { root: new RootDir(stores), guard };
+      });
+      return;
+    }
+    if (mnt === undefined) throw new PbsError('EINVAL', 'usage: pbsfs mount SNAPSHOT ARCHIVE MOUNTPOINT --store NAME');
+    if (opts.store.length !== 1) throw new PbsError('EINVAL', 'mounting one archive needs exactly one --store');
+    const ref = snapshotArg(first, opts);
+    await runMount(mnt, opts, async (ctx) => {
+      const stores = new StoreSet(ctx, opts.store);
+      const snap = new SnapshotDirNode(ctx, await stores.get(opts.store[0]!), ref);
+      const name = archive.replace(/\.didx$/, '').replace(/\.mpxar$/, '.pxar');
+      const root = await snap.lookup(name);
+      if (!root?.readdir) throw new PbsError('EINVAL', `'${archive}' is not a pxar archive of this snapshot (images are files in the full mount)`);
+      return { root, guard: async () => void (await stores.get(opts.store[0]!)) };
+    });
+  });
+
+  daemonOptions(
+    program
+      .command('pxar-mount <file> <mountpoint>')
+      .description('Mount a local .pxar file (or .mpxar with its .ppxar) read-only')
+      .option('--payload <file>', 'payload stream of a split archive (default: FILE with .ppxar for a .mpxar)'),
+  ).action(async (file: string, mnt: string, opts: DaemonOpts & { payload?: string }) => {
+    await runMount(mnt, opts, async (ctx) => {
+      const payloadPath = opts.payload ?? (file.endsWith('.mpxar') ? `${file.slice(0, -6)}.ppxar` : undefined);
+      const [meta, payload] = await Promise.all([FileReadAt.open(file), payloadPath ? FileReadAt.open(payloadPath) : undefined]);
+      const archive = await PxarArchive.open(meta, payload, resolve(file), new InodeTable());
+      return { root: await archive.root() };
+    });
+  });
+
+  program
+    .command('umount <mountpoint>')
+    .description('Unmount a pbsfs mount: stops its daemon, or detaches a stale mount')
+    .action(async (mountpoint: string) => {
+      const mnt = resolve(mountpoint);
+      const pid = await registeredPid(mnt);
+      if (pid !== undefined && alive(pid)) {
+        process.kill(pid, 'SIGTERM');
+        for (let i = 0; i < 100 && isMounted(mnt); i++) await new Promise((r) => setTimeout(r, 100));
+        if (!isMounted(mnt)) return;
+      }
+      const run = promisify(execFile);
+      await run('fusermount', ['-u', mnt]).catch(async (e: Error) => {
+        if (!isMounted(mnt)) throw new PbsError('EINVAL', 'not mounted', { path: mnt });
+        // Stale ("transport endpoint is not connected") or busy: detach lazily.
+        await run('fusermount', ['-uz', mnt]).catch(() => {
+          throw new PbsError('EBUSY', `cannot unmount: ${e.message}`, { path: mnt });
+        });
+      });
+    });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A mount point is mounted when its device differs from its parent's (or it is a dead FUSE endpoint). */
+function isMounted(mnt: string): boolean {
+  try {
+    return statSync(mnt).dev !== statSync(dirname(mnt)).dev;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
+}
