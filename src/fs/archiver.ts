@@ -1,0 +1,381 @@
+// Walks a directory tree into a pxar archive (spec §8.4–§8.7) the way the PBS client does: children sorted by raw name
+// bytes, hardlinks by (st_dev, st_ino), mount points skipped unless included, `.pxarexclude` and CLI excludes
+// (features §3.5–§3.7, §4.1), optional catalog entries (spec §9) in the same pass. File contents are streamed.
+import type { BigIntStats } from 'node:fs';
+import { constants as C } from 'node:fs';
+import { lstat, open, readdir, readlink, statfs, type FileHandle } from 'node:fs/promises';
+import { PbsError } from '../errors.js';
+import { PxarEncoder, type ByteSink } from '../pxar/encoder.js';
+import {
+  S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, deviceFromDevT, emptyMetadata, fileType, type Metadata,
+} from '../pxar/format.js';
+import { joinPath, nameToDisplay } from '../pxar/names.js';
+import { errnoOf } from './errno.js';
+import { excludePatternsText, matchPatterns, parseExcludeFile, parsePattern, pathKey, type PathPattern } from './patterns.js';
+import { readMetadata } from './read-metadata.js';
+
+/** Where catalog entries go (CatalogWriter of src/format/catalog.ts fits); the caller opens and closes the archive's directory. */
+export interface ArchiveCatalog {
+  startDirectory(name: Uint8Array): void;
+  endDirectory(): Promise<void>;
+  addFile(name: Uint8Array, size: number, mtime: number): void;
+  addSymlink(name: Uint8Array): void;
+  addHardlink(name: Uint8Array): void;
+  addBlockDevice(name: Uint8Array): void;
+  addCharDevice(name: Uint8Array): void;
+  addFifo(name: Uint8Array): void;
+  addSocket(name: Uint8Array): void;
+}
+
+/** A previous archive's payload for an unchanged file (metadata change detection, spec §8.7). */
+export interface PreviousPayload {
+  payloadOffset: number;
+}
+
+export interface ArchiverOptions {
+  /** Payload sink: writes a split v2 archive (.mpxar to `sink`, .ppxar here). */
+  payload?: ByteSink;
+  /** `--exclude` patterns, relative to the source directory. */
+  excludes?: readonly string[];
+  /** Cross into every filesystem (virtual ones such as /proc are still skipped). */
+  allFileSystems?: boolean;
+  /** Mount points whose filesystem is archived too. */
+  includeDev?: readonly string[];
+  catalog?: ArchiveCatalog;
+  /**
+   * v2 only: asked for each regular file before it is read. A hit makes the archiver reference that payload
+   * (addPayloadRef) instead of reading the file; the callback has already placed the bytes (e.g. injected chunks
+   * and advancePayload) so that `payloadOffset` is not below `encoder.payloadPosition`.
+   */
+  lookupPrevious?: (path: Uint8Array, metadata: Metadata, size: number, encoder: PxarEncoder) => Promise<PreviousPayload | undefined> | PreviousPayload | undefined;
+  /** Non-fatal problems (vanished or unreadable files, skipped mount points, bad exclude lines). */
+  onWarning?: (message: string) => void;
+  /** Called with each entry's archive-relative path before it is archived (progress). */
+  onEntry?: (path: Uint8Array) => void;
+}
+
+export interface ArchiveStats {
+  entries: number;
+  /** Bytes of regular-file contents read from disk. */
+  fileBytes: number;
+  /** Files whose payload came from lookupPrevious. */
+  reused: number;
+  warnings: number;
+}
+
+const READ_SIZE = 1 << 20;
+const STAT_BATCH = 64;
+const MAX_EXCLUDE_FILE = 1 << 20;
+const CLI_NAME = Buffer.from('.pxarexclude-cli');
+const EXCLUDE_FILE = '.pxarexclude';
+
+// Linux statfs magics of pseudo filesystems whose contents are never archived (linux/magic.h).
+const VIRTUAL_FS = new Set([
+  0x42494e4d, 0x63677270, 0x27e0eb, 0x62656570, 0x64626720, 0x1cd1, 0xde5e81e4, 0x65735543, 0x958458f6, 0x19800202,
+  0x6e667364, 0x9fa0, 0x6165676c, 0x67596969, 0x73636673, 0xf97cff8c, 0x43415d53, 0x62656572,
+]);
+
+interface Child {
+  name: Buffer;
+  st: BigIntStats;
+}
+
+function fsPath(dir: Buffer, name: Uint8Array): Buffer {
+  return Buffer.concat([dir, Buffer.from('/'), name]);
+}
+
+function relJoin(parent: Uint8Array, name: Uint8Array): Uint8Array {
+  return parent.length === 0 ? name : joinPath(parent, name);
+}
+
+class Archiver {
+  readonly stats: ArchiveStats = { entries: 0, fileBytes: 0, reused: 0, warnings: 0 };
+  private readonly patterns: PathPattern[];
+  private readonly hardlinks = new Map<string, { path: Uint8Array; offset: number }>();
+  constructor(
+    private readonly encoder: PxarEncoder,
+    private readonly opts: ArchiverOptions,
+    cliPatterns: PathPattern[],
+    /** st_dev values whose contents are archived; null = all filesystems. */
+    private readonly devices: Set<bigint> | null,
+    /** st_dev of the directory being walked. */
+    private currentDev: bigint,
+  ) {
+    this.patterns = [...cliPatterns];
+  }
+
+  warn(message: string): void {
+    this.stats.warnings++;
+    this.opts.onWarning?.(message);
+  }
+
+  /** Archives the contents of directory `dir` (archive path `rel`); the directory's own ENTRY is already written. */
+  async dirContents(dir: Buffer, rel: Uint8Array, isRoot: boolean, cliText: Uint8Array | null): Promise<void> {
+    const patternCount = this.patterns.length;
+    await this.readExcludeFile(dir, rel);
+    let names: Buffer[];
+    try {
+      names = await readdir(dir, { encoding: 'buffer' });
+    } catch (e) {
+      this.warn(`cannot read directory ${show(rel)}: ${(e as Error).message}`);
+      this.patterns.length = patternCount;
+      return;
+    }
+    const children: Child[] = [];
+    for (let i = 0; i < names.length; i += STAT_BATCH) {
+      const batch = names.slice(i, i + STAT_BATCH);
+      const stats = await Promise.all(batch.map((n) => lstat(fsPath(dir, n), { bigint: true }).catch((e: unknown) => e as Error)));
+      batch.forEach((name, j) => {
+        const st = stats[j]!;
+        if (isRoot && name.equals(CLI_NAME)) return; // replaced by the archive's own .pxarexclude-cli (features §4.1)
+        if (st instanceof Error) {
+          if (errnoOf(st) !== 'ENOENT') this.warn(`cannot stat ${show(relJoin(rel, name))}: ${st.message}`);
+          return;
+        }
+        const childRel = relJoin(rel, name);
+        if (matchPatterns(this.patterns, pathKey(childRel), fileType(Number(st.mode)) === S_IFDIR) === 'exclude') return;
+        children.push({ name, st });
+      });
+    }
+    children.sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const c of children) await this.entry(dir, rel, c);
+    if (cliText) await this.cliFile(cliText);
+    this.patterns.length = patternCount;
+  }
+
+  private async readExcludeFile(dir: Buffer, rel: Uint8Array): Promise<void> {
+    let fh: FileHandle;
+    try {
+      fh = await open(fsPath(dir, Buffer.from(EXCLUDE_FILE)), C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') this.warn(`cannot read ${show(relJoin(rel, Buffer.from(EXCLUDE_FILE)))}: ${(e as Error).message}`);
+      return;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return;
+      if (st.size > MAX_EXCLUDE_FILE) {
+        this.warn(`ignoring ${show(relJoin(rel, Buffer.from(EXCLUDE_FILE)))}: larger than ${MAX_EXCLUDE_FILE} bytes`);
+        return;
+      }
+      const content = await fh.readFile();
+      const where = show(relJoin(rel, Buffer.from(EXCLUDE_FILE)));
+      this.patterns.push(...parseExcludeFile(content, rel, (e) => this.warn(`${where}: ${e.message}`)));
+    } catch (e) {
+      this.warn(`ignoring ${show(relJoin(rel, Buffer.from(EXCLUDE_FILE)))} after a read error: ${(e as Error).message}`);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async entry(dir: Buffer, parentRel: Uint8Array, c: Child): Promise<void> {
+    const full = fsPath(dir, c.name);
+    const rel = relJoin(parentRel, c.name);
+    this.opts.onEntry?.(rel);
+    let meta: Metadata;
+    try {
+      meta = readMetadata(full, c.st, show(rel));
+    } catch (e) {
+      this.warn(errnoOf((e as PbsError).cause) === 'ENOENT' ? `file vanished while reading: ${show(rel)}` : (e as Error).message);
+      return;
+    }
+    const enc = this.encoder;
+    const cat = this.opts.catalog;
+    const type = fileType(meta.stat.mode);
+    switch (type) {
+      case S_IFREG:
+        await this.file(full, rel, c, meta);
+        return;
+      case S_IFDIR:
+        await this.directory(full, rel, c, meta);
+        return;
+      case S_IFLNK: {
+        let target: Buffer;
+        try {
+          target = await readlink(full, { encoding: 'buffer' });
+        } catch (e) {
+          this.warn(errnoOf(e) === 'ENOENT' ? `file vanished while reading: ${show(rel)}` : `cannot read symlink ${show(rel)}: ${(e as Error).message}`);
+          return;
+        }
+        cat?.addSymlink(c.name);
+        await enc.addSymlink(meta, c.name, target);
+        break;
+      }
+      case S_IFBLK:
+      case S_IFCHR:
+        if (type === S_IFBLK) cat?.addBlockDevice(c.name);
+        else cat?.addCharDevice(c.name);
+        await enc.addDevice(meta, c.name, deviceFromDevT(c.st.rdev));
+        break;
+      case S_IFIFO:
+        cat?.addFifo(c.name);
+        await enc.addFifo(meta, c.name);
+        break;
+      case S_IFSOCK:
+        cat?.addSocket(c.name);
+        await enc.addSocket(meta, c.name);
+        break;
+      default:
+        this.warn(`skipping ${show(rel)}: unknown file type 0o${type.toString(8)}`);
+        return;
+    }
+    this.stats.entries++;
+  }
+
+  private async file(full: Buffer, rel: Uint8Array, c: Child, meta: Metadata): Promise<void> {
+    const enc = this.encoder;
+    const cat = this.opts.catalog;
+    const linkKey = c.st.nlink > 1n ? `${c.st.dev}:${c.st.ino}` : null;
+    const first = linkKey === null ? undefined : this.hardlinks.get(linkKey);
+    if (first) {
+      cat?.addHardlink(c.name);
+      await enc.addHardlink(c.name, first.path, first.offset);
+      this.stats.entries++;
+      return;
+    }
+    const size = Number(c.st.size);
+    let offset: number;
+    const previous = enc.isSplit && this.opts.lookupPrevious ? await this.opts.lookupPrevious(rel, meta, size, enc) : undefined;
+    if (previous) {
+      cat?.addFile(c.name, size, meta.stat.mtime.secs);
+      offset = await enc.addPayloadRef(meta, c.name, size, previous.payloadOffset);
+      this.stats.reused++;
+    } else {
+      const fh = await this.openFile(full, rel);
+      if (!fh) return;
+      cat?.addFile(c.name, size, meta.stat.mtime.secs);
+      try {
+        offset = await enc.addFile(meta, c.name, size, this.contents(fh, size, rel));
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+      this.stats.fileBytes += size;
+    }
+    if (linkKey !== null) this.hardlinks.set(linkKey, { path: rel, offset });
+    this.stats.entries++;
+  }
+
+  private async openFile(full: Buffer, rel: Uint8Array): Promise<FileHandle | null> {
+    const flags = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
+    try {
+      try {
+        return await open(full, flags | C.O_NOATIME);
+      } catch (e) {
+        if (errnoOf(e) !== 'EPERM') throw e; // O_NOATIME needs ownership
+        return await open(full, flags);
+      }
+    } catch (e) {
+      this.warn(errnoOf(e) === 'ENOENT' ? `file vanished while reading: ${show(rel)}` : `cannot open ${show(rel)}: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  /** Exactly `size` bytes: a file that shrank is padded with zeros, one that grew is cut (as the PBS client does). */
+  private async *contents(fh: FileHandle, size: number, rel: Uint8Array): AsyncGenerator<Uint8Array> {
+    let left = size;
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, left));
+      let n: number;
+      try {
+        n = (await fh.read(buf, 0, buf.length, null)).bytesRead;
+      } catch (e) {
+        this.warn(`read error in ${show(rel)}, rest padded with zeros: ${(e as Error).message}`);
+        n = 0;
+      }
+      if (n === 0) {
+        this.warn(`file shrank while reading: ${show(rel)}, padded with zeros`);
+        while (left > 0) {
+          const z = Buffer.alloc(Math.min(READ_SIZE, left));
+          left -= z.length;
+          yield z;
+        }
+        return;
+      }
+      left -= n;
+      yield buf.subarray(0, n);
+    }
+    const probe = Buffer.alloc(1);
+    const more = await fh.read(probe, 0, 1, null).then((r) => r.bytesRead, () => 0);
+    if (more > 0) this.warn(`file grew while reading: ${show(rel)}, truncated to ${size} bytes`);
+  }
+
+  private async directory(full: Buffer, rel: Uint8Array, c: Child, meta: Metadata): Promise<void> {
+    const enc = this.encoder;
+    const cat = this.opts.catalog;
+    await enc.createDirectory(c.name, meta);
+    cat?.startDirectory(c.name);
+    const outerDev = this.currentDev;
+    let skip = false;
+    if (c.st.dev !== outerDev) {
+      const fsType = await statfs(full).then((s) => s.type, () => 0);
+      if (VIRTUAL_FS.has(fsType)) skip = true;
+      else if (this.devices && !this.devices.has(c.st.dev)) skip = true;
+      if (skip) this.warn(`skipping mount point: ${show(rel)}`);
+    }
+    if (!skip) {
+      this.currentDev = c.st.dev;
+      try {
+        await this.dirContents(full, rel, false, null);
+      } finally {
+        this.currentDev = outerDev;
+      }
+    }
+    await enc.finishDirectory();
+    await cat?.endDirectory();
+    this.stats.entries++;
+  }
+
+  /** v1: the CLI patterns as the last root entry (spec §8.5). */
+  private async cliFile(text: Uint8Array): Promise<void> {
+    const meta = emptyMetadata();
+    meta.stat.mode = S_IFREG | 0o600;
+    meta.stat.uid = process.getuid?.() ?? 0;
+    meta.stat.gid = process.getgid?.() ?? 0;
+    this.opts.catalog?.addFile(CLI_NAME, text.length, 0);
+    await this.encoder.addFile(meta, CLI_NAME, text.length, [text]);
+    this.stats.entries++;
+  }
+}
+
+function show(rel: Uint8Array): string {
+  return `/${nameToDisplay(rel)}`;
+}
+
+/**
+ * Archives directory `source` into `sink` (v1), or into `sink` + `opts.payload` (split v2). Returns counts; warnings
+ * go to `opts.onWarning`. Fatal problems (the source itself unreadable, a sink failing) throw PbsError.
+ */
+export async function createArchive(source: string, sink: ByteSink, opts: ArchiverOptions = {}): Promise<ArchiveStats> {
+  const root = Buffer.from(source.length > 1 ? source.replace(/\/+$/, '') : source);
+  let st: BigIntStats;
+  try {
+    st = await lstat(root, { bigint: true });
+  } catch (e) {
+    throw new PbsError(errnoOf(e) === 'ENOENT' ? 'ENOENT' : 'EIO', `cannot read source directory: ${(e as Error).message}`, { path: source, cause: e });
+  }
+  if (!st.isDirectory()) throw new PbsError('EINVAL', 'source is not a directory', { path: source });
+  if (VIRTUAL_FS.has((await statfs(root)).type)) throw new PbsError('EINVAL', 'refusing to archive a virtual file system', { path: source });
+  const cliPatterns = (opts.excludes ?? []).map((p) => parsePattern(p));
+  let devices: Set<bigint> | null = null;
+  if (!opts.allFileSystems) {
+    devices = new Set([st.dev]);
+    for (const p of opts.includeDev ?? []) {
+      try {
+        devices.add((await lstat(p, { bigint: true })).dev);
+      } catch (e) {
+        throw new PbsError('ENOENT', `--include-dev path cannot be read: ${(e as Error).message}`, { path: p, cause: e });
+      }
+    }
+  }
+  const rootMeta = readMetadata(root, st, '/');
+  const cliText = cliPatterns.length > 0 ? excludePatternsText(cliPatterns) : null;
+  const prelude = opts.payload && cliText
+    ? new TextEncoder().encode(JSON.stringify({ 'exclude-patterns': Buffer.from(cliText).toString('utf8') }))
+    : undefined;
+  const encoder = await PxarEncoder.create(sink, rootMeta, { payload: opts.payload, prelude });
+  const archiver = new Archiver(encoder, opts, cliPatterns, devices, st.dev);
+  await archiver.dirContents(root, new Uint8Array(0), true, opts.payload ? null : cliText);
+  await encoder.finish();
+  archiver.stats.entries++; // the root
+  return archiver.stats;
+}

@@ -1,0 +1,333 @@
+// Restores a decoded pxar archive (spec §8.4) into a directory with all metadata, never writing outside it:
+// every path is built from names the decoder validated, below directories this extractor created or checked
+// with lstat (so no symlink, from the archive or not, is ever followed), and hardlink targets are resolved the same way.
+import { constants as C } from 'node:fs';
+import { chmod, lchown, link, lstat, mkdir, open, realpath, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { PbsError } from '../errors.js';
+import type { PxarDecoder } from '../pxar/decoder.js';
+import { S_IFDIR, S_IFIFO, S_IFSOCK, deviceToDevT, fileType, type Metadata, type PxarEntry } from '../pxar/format.js';
+import { nameToDisplay } from '../pxar/names.js';
+import { chattrFromPxarFlags } from './chattr.js';
+import { errnoOf } from './errno.js';
+import { nativeFs } from './native-fs.js';
+import { matchPatterns, parsePattern, pathKey, type PathPattern } from './patterns.js';
+import { XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT, accessAclXattr, defaultAclXattr } from './posix-acl.js';
+
+export interface ExtractOptions {
+  /** Selection globs relative to the archive root (`!` deselects); none = everything. */
+  patterns?: readonly string[];
+  /** Replace existing non-directories instead of failing. Existing directories are always merged into. */
+  overwrite?: boolean;
+  /** Metadata that could not be applied, links that could not be made, and similar non-fatal problems. */
+  onWarning?: (message: string) => void;
+  onEntry?: (entry: PxarEntry) => void;
+}
+
+export interface ExtractStats {
+  entries: number;
+  fileBytes: number;
+  warnings: number;
+}
+
+interface OpenDir {
+  /** Archive path as the decoder reports it (`/` for the root). */
+  path: Uint8Array;
+  name: Uint8Array;
+  meta: Metadata;
+  selected: boolean;
+  /** Filesystem path once created (or checked). */
+  real: Buffer | null;
+}
+
+const SPARSE_BLOCK = 64 * 1024;
+const ZERO = Buffer.alloc(SPARSE_BLOCK);
+const FCAPS_NAME = 'security.capability';
+
+function join(dir: Buffer, name: Uint8Array): Buffer {
+  return Buffer.concat([dir, Buffer.from('/'), name]);
+}
+
+function parentOf(path: Uint8Array): Uint8Array {
+  let i = path.length - 1;
+  while (i > 0 && path[i] !== 0x2f) i--;
+  return path.subarray(0, Math.max(i, 1));
+}
+
+function baseName(path: Uint8Array): Uint8Array {
+  return path.subarray(path.lastIndexOf(0x2f) + 1);
+}
+
+function samePath(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+class Extractor {
+  readonly stats: ExtractStats = { entries: 0, fileBytes: 0, warnings: 0 };
+  private readonly dirs: OpenDir[] = [];
+  private readonly patterns: PathPattern[];
+  /** Failure kinds already reported, so a non-root restore does not print one line per file. */
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly root: Buffer,
+    private readonly opts: ExtractOptions,
+  ) {
+    this.patterns = (opts.patterns ?? []).map((p) => parsePattern(p, '', 'include'));
+  }
+
+  private warn(message: string): void {
+    this.stats.warnings++;
+    this.opts.onWarning?.(message);
+  }
+
+  /** Reports a metadata failure; repeated failures of the same kind and errno are counted but reported once. */
+  private metaFailed(what: string, path: string, e: unknown): void {
+    const key = `${what}:${errnoOf(e) ?? 'error'}`;
+    if (this.reported.has(key)) {
+      this.stats.warnings++;
+      return;
+    }
+    this.reported.add(key);
+    this.warn(`cannot ${what} of ${path}: ${(e as Error).message} (further such errors are not reported)`);
+  }
+
+  async run(decoder: PxarDecoder): Promise<void> {
+    for (let e = await decoder.next(); e !== null; e = await decoder.next()) {
+      this.opts.onEntry?.(e);
+      if (e.filenameOffset === null) {
+        this.dirs.push({ path: e.path, name: new Uint8Array(0), meta: e.metadata, selected: this.patterns.length === 0, real: this.root });
+        continue;
+      }
+      const parentPath = parentOf(e.path);
+      while (this.dirs.length > 1 && !samePath(this.dirs[this.dirs.length - 1]!.path, parentPath)) await this.closeDir();
+      const parent = this.dirs[this.dirs.length - 1];
+      if (!parent || !samePath(parent.path, parentPath)) {
+        throw new PbsError('ECORRUPT', `entry ${nameToDisplay(e.path)} is outside its directory`, { offset: e.filenameOffset });
+      }
+      const m = matchPatterns(this.patterns, pathKey(e.path.subarray(1)), e.kind === 'dir');
+      const selected = m === null ? parent.selected : m === 'include';
+      const name = baseName(e.path);
+      if (e.kind === 'dir') {
+        this.dirs.push({ path: e.path, name, meta: e.metadata, selected, real: null });
+        if (selected) await this.ensureDir(this.dirs.length - 1);
+        continue;
+      }
+      if (!selected) continue;
+      const dir = await this.ensureDir(this.dirs.length - 1);
+      await this.entry(decoder, e, join(dir, name));
+    }
+    while (this.dirs.length > 0) await this.closeDir();
+  }
+
+  /** Creates (or checks) directory `i` of the stack and its ancestors; returns its path. */
+  private async ensureDir(i: number): Promise<Buffer> {
+    const d = this.dirs[i]!;
+    if (d.real) return d.real;
+    const path = join(await this.ensureDir(i - 1), d.name);
+    const existing = await lstat(path).catch(() => null);
+    if (existing?.isDirectory()) {
+      d.real = path;
+      return path;
+    }
+    if (existing) await this.clear(path, false);
+    await mkdir(path, 0o700);
+    d.real = path;
+    return path;
+  }
+
+  /** Makes room for a new entry at `path`: fails unless --overwrite, never removes a directory. */
+  private async clear(path: Buffer, mustExist: boolean): Promise<void> {
+    const shown = path.toString();
+    if (!this.opts.overwrite) throw new PbsError('EEXIST', 'file already exists (use --overwrite to replace it)', { path: shown });
+    const st = await lstat(path).catch(() => null);
+    if (st === null) {
+      if (mustExist) throw new PbsError('ENOENT', 'vanished during restore', { path: shown });
+      return;
+    }
+    if (st.isDirectory()) throw new PbsError('EEXIST', 'a directory is in the way of a non-directory', { path: shown });
+    await unlink(path);
+  }
+
+  private async closeDir(): Promise<void> {
+    const d = this.dirs.pop()!;
+    if (d.real) await this.applyMetadata(d.real, d.meta, false);
+    this.stats.entries += d.real ? 1 : 0;
+  }
+
+  private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer): Promise<void> {
+    const shown = nameToDisplay(e.path);
+    if (await lstat(path).then(() => true, () => false)) await this.clear(path, true);
+    const fsx = nativeFs();
+    const mode = e.metadata.stat.mode;
+    switch (e.kind) {
+      case 'file':
+        await this.writeFile(decoder, e, path);
+        break;
+      case 'symlink':
+        await symlink(Buffer.from(e.linkTarget!), path);
+        await this.applyMetadata(path, e.metadata, true);
+        break;
+      case 'hardlink': {
+        const target = await this.resolveLinkTarget(e.linkTarget!);
+        if (target === null) {
+          this.warn(`hardlink ${shown}: target /${nameToDisplay(e.linkTarget!)} was not restored as a regular file, skipped`);
+          return;
+        }
+        try {
+          await link(target, path);
+        } catch (err) {
+          this.warn(`cannot create hardlink ${shown}: ${(err as Error).message}`);
+          return;
+        }
+        break;
+      }
+      case 'device':
+      case 'fifo':
+      case 'socket': {
+        const type = e.kind === 'fifo' ? S_IFIFO : e.kind === 'socket' ? S_IFSOCK : fileType(mode);
+        const dev = e.kind === 'device' ? deviceToDevT(e.device!) : 0n;
+        try {
+          fsx.mknod(path, type | 0o600, dev);
+        } catch (err) {
+          this.warn(`cannot create ${e.kind} ${shown}: ${(err as Error).message}`);
+          return;
+        }
+        await this.applyMetadata(path, e.metadata, false);
+        break;
+      }
+      default:
+        throw new PbsError('ECORRUPT', `cannot restore entry kind ${e.kind}`, { path: shown });
+    }
+    this.stats.entries++;
+  }
+
+  /** Writes the contents, leaving holes where whole blocks are zero, then applies the metadata. */
+  private async writeFile(decoder: PxarDecoder, e: PxarEntry, path: Buffer): Promise<void> {
+    const fh: FileHandle = await open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    try {
+      let pos = 0;
+      for await (const piece of decoder.contents()) {
+        const buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+        let runStart = -1;
+        for (let at = 0; at < buf.length; at += SPARSE_BLOCK) {
+          const block = buf.subarray(at, at + SPARSE_BLOCK);
+          const zero = block.equals(ZERO.subarray(0, block.length));
+          if (!zero && runStart < 0) runStart = at;
+          if (zero && runStart >= 0) {
+            await writeAll(fh, buf.subarray(runStart, at), pos + runStart);
+            runStart = -1;
+          }
+        }
+        if (runStart >= 0) await writeAll(fh, buf.subarray(runStart), pos + runStart);
+        pos += buf.length;
+      }
+      await fh.truncate(pos);
+      this.stats.fileBytes += pos;
+    } finally {
+      await fh.close();
+    }
+    await this.applyMetadata(path, e.metadata, false);
+  }
+
+  /** The restored regular file at archive path `target`, reached without following any symlink; null if none. */
+  private async resolveLinkTarget(target: Uint8Array): Promise<Buffer | null> {
+    let path = this.root;
+    const parts = Buffer.from(target).toString('latin1').split('/');
+    for (let i = 0; i < parts.length; i++) {
+      path = join(path, Buffer.from(parts[i]!, 'latin1'));
+      const st = await lstat(path).catch(() => null);
+      if (st === null) return null;
+      if (i < parts.length - 1 ? !st.isDirectory() : !st.isFile()) return null;
+    }
+    return path;
+  }
+
+  /**
+   * Owner, xattrs, fcaps, ACLs, mode, project id, times, then chattr flags (last: immutable/append would block the rest).
+   * Ownership comes first because chown clears set-id bits and capabilities.
+   */
+  private async applyMetadata(path: Buffer, meta: Metadata, isSymlink: boolean): Promise<void> {
+    const fsx = nativeFs();
+    const shown = path.toString();
+    const st = meta.stat;
+    await lchown(path, st.uid, st.gid).catch((e: unknown) => this.metaFailed('set ownership', shown, e));
+    if (!isSymlink) {
+      for (const x of meta.xattrs) {
+        try {
+          fsx.lsetxattr(path, x.name, x.value);
+        } catch (e) {
+          this.metaFailed('set extended attributes', shown, e);
+        }
+      }
+      const acls: [string, Uint8Array | null][] = [
+        [XATTR_ACL_ACCESS, accessAclXattr(meta.acl, st.mode, shown)],
+        [XATTR_ACL_DEFAULT, fileType(st.mode) === S_IFDIR ? defaultAclXattr(meta.acl, shown) : null],
+      ];
+      for (const [name, value] of acls) {
+        if (value === null) continue;
+        try {
+          fsx.lsetxattr(path, name, value);
+        } catch (e) {
+          this.metaFailed('set ACLs', shown, e);
+        }
+      }
+      await chmod(path, st.mode & 0o7777).catch((e: unknown) => this.metaFailed('set the mode', shown, e));
+      if (meta.fcaps !== null) {
+        try {
+          fsx.lsetxattr(path, FCAPS_NAME, meta.fcaps);
+        } catch (e) {
+          this.metaFailed('set file capabilities', shown, e);
+        }
+      }
+      if (meta.quotaProjectId !== null) {
+        try {
+          if (!fsx.setProjid(path, meta.quotaProjectId)) this.metaFailed('set the quota project id', shown, new Error('not supported by this filesystem'));
+        } catch (e) {
+          this.metaFailed('set the quota project id', shown, e);
+        }
+      }
+    }
+    try {
+      fsx.utimensat(path, st.mtime.secs, st.mtime.nanos, st.mtime.secs, st.mtime.nanos, true);
+    } catch (e) {
+      this.metaFailed('set times', shown, e);
+    }
+    if (!isSymlink && st.flags !== 0) this.applyFlags(path, st.flags, shown);
+  }
+
+  private applyFlags(path: Buffer, flags: number, shown: string): void {
+    const fsx = nativeFs();
+    const { value, mask } = chattrFromPxarFlags(flags, fsx.FS_FL);
+    if (value === 0) return;
+    try {
+      const current = fsx.getFlags(path);
+      const ok = current !== null && fsx.setFlags(path, ((current & ~mask) | value) >>> 0);
+      if (!ok) this.metaFailed('set chattr flags', shown, new Error('not supported by this filesystem'));
+    } catch (e) {
+      this.metaFailed('set chattr flags', shown, e);
+    }
+  }
+}
+
+async function writeAll(fh: FileHandle, b: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < b.length; ) {
+    const { bytesWritten } = await fh.write(b, done, b.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Extracts every entry `decoder` yields into directory `target` (created if missing; its own metadata is set from
+ * the archive root). Existing non-directories fail with EEXIST unless `overwrite`.
+ */
+export async function extractArchive(decoder: PxarDecoder, target: string, opts: ExtractOptions = {}): Promise<ExtractStats> {
+  try {
+    await mkdir(target, { recursive: true });
+  } catch (e) {
+    throw new PbsError('EIO', `cannot create target directory: ${(e as Error).message}`, { path: target, cause: e });
+  }
+  const root = Buffer.from(await realpath(target));
+  const x = new Extractor(root, opts);
+  await x.run(decoder);
+  return x.stats;
+}

@@ -1,0 +1,50 @@
+// Loader for the filesystem-metadata part of the N-API addon (native/src/fsmeta.c): xattrs without following
+// symlinks, mknod, utimensat with nanoseconds, chattr flags and quota project ids, which Node does not expose.
+// The addon-finding loop mirrors src/datastore/native-locks.ts (not exported there), for a second .node file.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PbsError } from '../errors.js';
+
+/** Paths are raw bytes (Buffer) or UTF-8 strings. All calls are synchronous and throw an Error with `code`. */
+export type FsPath = Uint8Array | string;
+
+export interface NativeFs {
+  llistxattr(path: FsPath): Buffer[];
+  /** null when the attribute does not exist. */
+  lgetxattr(path: FsPath, name: FsPath): Buffer | null;
+  lsetxattr(path: FsPath, name: FsPath, value: Uint8Array): void;
+  /** `mode` includes the file type bits; `dev` is a Linux dev_t. */
+  mknod(path: FsPath, mode: number, dev: number | bigint): void;
+  utimensat(path: FsPath, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, nofollow: boolean): void;
+  /** Raw FS_*_FL bits of a regular file or directory; null where the filesystem (or file type) has none. */
+  getFlags(path: FsPath): number | null;
+  /** false where the filesystem (or file type) has no flags. */
+  setFlags(path: FsPath, flags: number): boolean;
+  getProjid(path: FsPath): number | null;
+  setProjid(path: FsPath, projid: number): boolean;
+  /** linux/fs.h bit of each chattr flag pxar maps. */
+  readonly FS_FL: Readonly<Record<'APPEND' | 'NOATIME' | 'COMPR' | 'NOCOW' | 'NODUMP' | 'DIRSYNC' | 'IMMUTABLE' | 'SYNC' | 'NOCOMP' | 'PROJINHERIT', number>>;
+}
+
+const ADDON = join('native', 'build', 'Release', 'pbsfs_fsmeta.node');
+let loaded: NativeFs | undefined;
+
+function findAddon(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, ADDON);
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+export function nativeFs(): NativeFs {
+  if (loaded) return loaded;
+  const path = findAddon();
+  if (!path) throw new PbsError('EUNSUPPORTED', `native addon ${ADDON} is not built (run: npm run build:native)`);
+  loaded = createRequire(import.meta.url)(path) as NativeFs;
+  return loaded;
+}
