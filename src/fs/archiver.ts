@@ -44,10 +44,12 @@ export interface ArchiverOptions {
   catalog?: ArchiveCatalog;
   /**
    * v2 only: asked for each regular file before it is read. A hit makes the archiver reference that payload
-   * (addPayloadRef) instead of reading the file; the callback has already placed the bytes (e.g. injected chunks
-   * and advancePayload) so that `payloadOffset` is not below `encoder.payloadPosition`.
+   * (addPayloadRef) instead of reading the file. `payloadOffset` must not lie below `encoder.payloadPosition`: the
+   * caller decides where the reused bytes will land and places them (injects chunks, advancePayload) in `flushReused`.
    */
   lookupPrevious?: (path: Uint8Array, metadata: Metadata, size: number, encoder: PxarEncoder) => Promise<PreviousPayload | undefined> | PreviousPayload | undefined;
+  /** v2 with lookupPrevious: called before each freshly read file's payload and before the archive ends. */
+  flushReused?: (encoder: PxarEncoder) => Promise<void> | void;
   /** Non-fatal problems (vanished or unreadable files, skipped mount points, bad exclude lines). */
   onWarning?: (message: string) => void;
   /** Called with each entry's archive-relative path before it is archived (progress). */
@@ -243,6 +245,7 @@ class Archiver {
     } else {
       const fh = await this.openFile(full, rel);
       if (!fh) return;
+      if (enc.isSplit) await this.opts.flushReused?.(enc);
       cat?.addFile(c.name, size, meta.stat.mtime.secs);
       try {
         offset = await enc.addFile(meta, c.name, size, this.contents(fh, size, rel));
@@ -375,6 +378,7 @@ export async function createArchive(source: string, sink: ByteSink, opts: Archiv
   const encoder = await PxarEncoder.create(sink, rootMeta, { payload: opts.payload, prelude });
   const archiver = new Archiver(encoder, opts, cliPatterns, devices, st.dev);
   await archiver.dirContents(root, new Uint8Array(0), true, opts.payload ? null : cliText);
+  if (encoder.isSplit) await opts.flushReused?.(encoder);
   await encoder.finish();
   archiver.stats.entries++; // the root
   return archiver.stats;
