@@ -1,4 +1,5 @@
-// Write path core: bytes -> digest (keyed when encrypted) -> known? -> compress/encrypt on the pool -> chunk store.
+// Write path core: bytes -> digest (keyed when encrypted) -> known? -> compress/encrypt -> chunk store.
+// Hashing and encoding run on the worker pool, so both cores work while this thread reads and writes.
 import type { Codec } from '../codec/codec.js';
 import type { WorkerPool } from '../codec/worker-pool.js';
 import type { ChunkStore } from '../datastore/chunk-store.js';
@@ -17,16 +18,12 @@ export interface UploadStats {
   duplicates: number;
 }
 
-export interface AddedChunk {
-  digest: Digest;
-  /** Resolves once the chunk is durable in the store (or known to be there already). */
-  stored: Promise<void>;
-}
-
 export class ChunkWriter {
   readonly stats: UploadStats = { count: 0, size: 0, compressed_size: 0, duplicates: 0 };
   private readonly known = new Set<DigestHex>();
+  /** Chunks being written right now: a second reference waits for the first write instead of repeating it. */
   private readonly pending = new Map<DigestHex, Promise<void>>();
+  private readonly zeros = new ZeroDigests((d) => this.digestOfSync(d));
 
   constructor(
     private readonly store: ChunkStore,
@@ -44,34 +41,43 @@ export class ChunkWriter {
     for (const d of digests) this.known.add(digestToHex(d));
   }
 
-  digestOf(data: Uint8Array): Digest {
+  private digestOfSync(data: Uint8Array): Digest {
     return (this.crypt ? this.crypt.computeDigest(data) : this.codec.sha256(data)) as Digest;
   }
 
-  private readonly zeros = new ZeroDigests((d) => this.digestOf(d));
-
   /**
-   * Adds one chunk. The digest is computed at once on this thread (the index needs it in order);
-   * encoding and storing run on the worker pool. `data` must not be modified afterwards: it may be
-   * transferred to a worker.
+   * Stores one chunk (unless known) and resolves with its digest once it is durable in the store.
+   * `data` must not be used by the caller afterwards: it is moved to a worker thread.
    */
-  add(data: Uint8Array): AddedChunk {
-    const digest = (this.zeros.lookup(data) ?? this.digestOf(data)) as Digest;
+  async add(data: Uint8Array): Promise<Digest> {
+    const size = data.byteLength;
+    let digest = this.zeros.lookup(data) as Digest | undefined;
+    if (!digest) {
+      const moved = ownBuffer(data);
+      const res = await this.pool.run('digestChunk', { data: moved, digestKey: this.crypt?.idKey }, [moved.buffer as ArrayBuffer]);
+      digest = res.digest as Digest;
+      data = res.data;
+    }
     const hex = digestToHex(digest);
     this.stats.count++;
-    this.stats.size += data.byteLength;
+    this.stats.size += size;
     if (this.known.has(hex)) {
       this.stats.duplicates++;
-      return { digest, stored: this.pending.get(hex) ?? Promise.resolve() };
+      await this.pending.get(hex);
+      return digest;
     }
     this.known.add(hex);
     const stored = this.write(digest, data);
     this.pending.set(hex, stored);
-    stored.then(
-      () => this.pending.delete(hex),
-      () => this.known.delete(hex), // a failed write must not make later references look stored
-    );
-    return { digest, stored };
+    try {
+      await stored;
+    } catch (e) {
+      this.known.delete(hex); // a failed write must not make later references look stored
+      throw e;
+    } finally {
+      this.pending.delete(hex);
+    }
+    return digest;
   }
 
   private async write(digest: Digest, data: Uint8Array): Promise<void> {
@@ -80,14 +86,15 @@ export class ChunkWriter {
       this.stats.duplicates++;
       return;
     }
-    const tight = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-    const { blob } = await this.pool.run(
-      'encodeChunk',
-      { data: tight, compress: true, cryptKey: this.crypt?.key },
-      [tight.buffer as ArrayBuffer],
-    );
+    const moved = ownBuffer(data);
+    const { blob } = await this.pool.run('encodeChunk', { data: moved, compress: true, cryptKey: this.crypt?.key }, [moved.buffer as ArrayBuffer]);
     const res = await this.store.insert(digest, blob, this.encrypted);
     if (res.duplicate) this.stats.duplicates++;
     else this.stats.compressed_size += blob.byteLength;
   }
+}
+
+/** The bytes as the only view of their ArrayBuffer, so moving them to a worker detaches nothing else. Keys are copied, never moved. */
+function ownBuffer(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
 }

@@ -25,8 +25,8 @@ export async function imageSize(path: string): Promise<number> {
   throw new PbsError('EINVAL', 'not a regular file or block device', { path });
 }
 
-/** Yields `size` bytes of `path` in pieces of `pieceSize` (the last may be shorter), keeping one read ahead. */
-export async function* readPieces(path: string, size: number, pieceSize: number): AsyncGenerator<Uint8Array> {
+/** Yields `size` bytes of `path` in pieces of `pieceSize` (the last may be shorter), reading ahead. */
+export async function* readPieces(path: string, size: number, pieceSize: number, readAhead = 3): AsyncGenerator<Uint8Array> {
   const fh = await open(path, 'r').catch((e) => {
     throw withPath(e, path);
   });
@@ -42,14 +42,19 @@ export async function* readPieces(path: string, size: number, pieceSize: number)
       }
       return buf;
     };
+    // A few reads stay in flight so the disk is busy while the previous pieces are hashed.
+    const ahead: Promise<Uint8Array>[] = [];
     let pos = 0;
-    let next = size > 0 ? readAt(0) : undefined;
-    while (next) {
-      const cur = next;
-      pos += Math.min(pieceSize, size - pos);
-      next = pos < size ? readAt(pos) : undefined;
-      next?.catch(() => undefined);
-      yield await cur.catch((e) => {
+    for (;;) {
+      while (pos < size && ahead.length < readAhead) {
+        const p = readAt(pos);
+        p.catch(() => undefined);
+        ahead.push(p);
+        pos += Math.min(pieceSize, size - pos);
+      }
+      const next = ahead.shift();
+      if (!next) break;
+      yield await next.catch((e) => {
         throw withPath(e, path);
       });
     }

@@ -137,20 +137,24 @@ export class SnapshotWriter {
     fileName: string,
     onProgress?: (bytes: number) => void,
   ): Promise<ClosedIndex> {
-    // Chunks are hashed in order here and stored by the pool; a bounded window keeps memory flat.
-    const window: Promise<void>[] = [];
+    // Chunks are hashed and stored on the pool, several at a time; the index gets them back in order,
+    // each only once it is durable. The window bounds memory to a few chunks.
+    const window: Promise<{ digest: Digest; size: number }>[] = [];
     const maxInFlight = Math.max(4, this.opts.pool.capacity * 2);
+    const appendNext = async (): Promise<void> => {
+      const { digest, size } = await window.shift()!;
+      await append(writer, digest, size);
+      onProgress?.(size);
+    };
     try {
       for await (const data of chunks) {
         const size = data.byteLength;
-        const { digest, stored } = this.chunks.add(data);
-        stored.catch(() => undefined);
-        window.push(stored);
-        await append(writer, digest, size);
-        onProgress?.(size);
-        if (window.length >= maxInFlight) await window.shift();
+        const p = this.chunks.add(data).then((digest) => ({ digest, size }));
+        p.catch(() => undefined); // awaited in order below
+        window.push(p);
+        if (window.length >= maxInFlight) await appendNext();
       }
-      await Promise.all(window);
+      while (window.length) await appendNext();
       const closed = await writer.close();
       this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
       return closed;

@@ -90,6 +90,10 @@ export class WorkerPool {
         return Promise.reject(e);
       }
     }
+    // postMessage silently drops a message whose transfer list holds a detached buffer, which would leave
+    // the task pending for ever; refuse it here instead.
+    const detached = transfer.find(isDetached);
+    if (detached) return Promise.reject(new PbsError('EINVAL', `cannot send task ${task}: a buffer in its transfer list was already moved elsewhere`));
     if (this.queue.length >= this.maxQueue) {
       return Promise.reject(
         new PbsError('EBUSY', `worker pool queue is full (${this.queue.length} tasks waiting); keep at most ${this.capacity} tasks in flight`),
@@ -194,5 +198,15 @@ export class WorkerPool {
     }
     slot.job?.reject(new PbsError('EIO', `codec worker crashed while running ${slot.job.task}: ${why}`, { cause: slot.error }));
     this.pump(); // spawns a replacement when tasks wait, never in a loop on its own
+  }
+}
+
+function isDetached(buf: ArrayBuffer): boolean {
+  if (buf.byteLength > 0) return false;
+  try {
+    new Uint8Array(buf);
+    return false;
+  } catch {
+    return true;
   }
 }

@@ -25,6 +25,13 @@ export interface TaskTypes {
   encodeChunk: { args: EncodeChunkArgs; result: { blob: Uint8Array } };
   decodeChunk: { args: DecodeChunkArgs; result: { data: Uint8Array } };
   sha256: { args: { data: Uint8Array }; result: { digest: Uint8Array } };
+  digestChunk: { args: DigestChunkArgs; result: { digest: Uint8Array; data: Uint8Array } };
+}
+
+export interface DigestChunkArgs {
+  data: Uint8Array;
+  /** id_key for encrypted backups: the digest is SHA-256(data || id_key) (spec §2). */
+  digestKey?: Uint8Array;
 }
 export type TaskName = keyof TaskTypes;
 export type TaskArgs<K extends TaskName> = TaskTypes[K]['args'];
@@ -53,7 +60,13 @@ export function sha256(codec: Codec, a: { data: Uint8Array }): { digest: Uint8Ar
   return { digest: codec.sha256(a.data) };
 }
 
-const TASKS: { [K in TaskName]: (codec: Codec, args: TaskArgs<K>) => TaskResult<K> } = { encodeChunk, decodeChunk, sha256 };
+/** The chunk digest, computed off the main thread; the data travels back so the caller can still store it. */
+export function digestChunk(codec: Codec, a: DigestChunkArgs): { digest: Uint8Array; data: Uint8Array } {
+  const digest = a.digestKey ? codec.sha256Parts([a.data, a.digestKey]) : codec.sha256(a.data);
+  return { digest, data: a.data };
+}
+
+const TASKS: { [K in TaskName]: (codec: Codec, args: TaskArgs<K>) => TaskResult<K> } = { encodeChunk, decodeChunk, sha256, digestChunk };
 
 export function runTask<K extends TaskName>(codec: Codec, task: K, args: TaskArgs<K>): TaskResult<K> {
   if (!Object.hasOwn(TASKS, task)) throw new PbsError('EINVAL', `unknown codec task ${JSON.stringify(task)}`);

@@ -117,6 +117,19 @@ describe('WorkerPool threads', () => {
     expect(blob.byteOffset === 0 && blob.byteLength === blob.buffer.byteLength).toBe(true);
   });
 
+  it('refuses a transfer list with an already moved buffer instead of hanging', async () => {
+    const p = pool({ size: 1 });
+    const key = new Uint8Array(32).fill(3);
+    const first = new Uint8Array(16);
+    await p.run('digestChunk', { data: first, digestKey: key }, [first.buffer, key.buffer]);
+    const second = new Uint8Array(16);
+    const err = await rejection(p.run('digestChunk', { data: second, digestKey: key }, [second.buffer, key.buffer]));
+    expect(err.code).toBe('EINVAL');
+    expect(err.message).toMatch(/already moved/);
+    const r = await p.run('digestChunk', { data: new Uint8Array(16) }); // the pool still works
+    expect(hex(r.digest)).toBe(hex(codec.sha256(new Uint8Array(16))));
+  });
+
   it('bounds its queue: past maxQueue waiting tasks run() rejects with EBUSY', async () => {
     const p = pool({ size: 1, maxQueue: 1 });
     const data = pseudoRandom(4 << 20, 2);
