@@ -1,0 +1,130 @@
+// The pieces under the mount without FUSE: IndexReadAt (random access, bounds, read-ahead), the POSIX ACL xattr
+// encoding, the path cache and errno mapping.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkerPool } from '../../src/codec/worker-pool.js';
+import { PbsError } from '../../src/errors.js';
+import { ChunkReader } from '../../src/io/chunk-reader.js';
+import { ChunkDirSource } from '../../src/io/chunk-source.js';
+import { IndexReadAt, PrefetchBudget } from '../../src/io/index-read-at.js';
+import { openIndex } from '../../src/io/index-reader.js';
+import { ACL_NO_MASK, emptyAcl } from '../../src/pxar/format.js';
+import type { Digest } from '../../src/types.js';
+import { errnoOf, PathCache } from '../../mount/fuse-ops.js';
+import { IMMUTABLE, type MountNode } from '../../mount/node.js';
+import { accessAclXattr, defaultAclXattr } from '../../mount/posix-acl.js';
+import { type Sandbox, sandbox } from '../helpers/cli.js';
+import { makeImage, MiB } from '../helpers/images.js';
+
+/** The real chunk directory, counting which chunks were fetched. */
+class CountingSource extends ChunkDirSource {
+  reads = 0;
+  override async readChunk(digest: Digest): Promise<Uint8Array> {
+    this.reads++;
+    return super.readChunk(digest);
+  }
+}
+
+describe('IndexReadAt', () => {
+  let sb: Sandbox;
+  let image: Buffer;
+  let fidx: string;
+  const pool = new WorkerPool({ size: 0 });
+
+  beforeAll(async () => {
+    sb = sandbox('pbsfs-readat-');
+    image = makeImage(join(sb.dir, 'disk.raw'), 6, 'ra', 5000);
+    await sb.ok(['datastore', 'create', 'store1', join(sb.dir, 'store')]);
+    await sb.ok(['backup', `disk.img:${join(sb.dir, 'disk.raw')}`, '--store', 'store1', '--backup-id', 'x', '--backup-time', '1700000000']);
+    fidx = join(sb.dir, 'store/host/x/2023-11-14T22:13:20Z/disk.img.fidx');
+  });
+  afterAll(() => sb?.cleanup());
+
+  const open = async (readAhead: number) => {
+    const source = new CountingSource(join(sb.dir, 'store/.chunks'));
+    const reader = new ChunkReader(source, pool, { cacheBytes: 64 * MiB });
+    return { source, r: new IndexReadAt(await openIndex(fidx), reader, { path: fidx, readAhead, budget: new PrefetchBudget(8) }) };
+  };
+
+  it('returns exactly the bytes asked for, inside and across chunk boundaries', async () => {
+    const { r } = await open(0);
+    expect(r.size).toBe(image.length);
+    for (const [off, len] of [[0, 1], [4 * MiB - 10, 20], [MiB, 9 * MiB], [image.length - 5000, 5000], [123, 0], [0, image.length]] as const) {
+      expect(Buffer.from(await r.readAt(off, len)).equals(image.subarray(off, off + len))).toBe(true);
+    }
+  });
+
+  it('rejects reads outside the archive with a PbsError naming the file', async () => {
+    const { r } = await open(0);
+    await expect(r.readAt(image.length - 1, 2)).rejects.toMatchObject({ code: 'EINVAL', path: fidx });
+    await expect(r.readAt(-1, 1)).rejects.toBeInstanceOf(PbsError);
+  });
+
+  it('reads ahead of a sequential reader only', async () => {
+    const seq = await open(2);
+    for (let off = 0; off < 2 * MiB; off += 128 * 1024) await seq.r.readAt(off, 128 * 1024);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seq.source.reads).toBe(3); // chunk 0, then chunks 1 and 2 ahead
+    const rnd = await open(2);
+    await rnd.r.readAt(0, 10);
+    await rnd.r.readAt(5 * 4 * MiB, 10);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rnd.source.reads).toBe(2);
+  });
+
+  it('names the missing chunk (digest and file) as ENOENT', async () => {
+    const index = await openIndex(fidx);
+    const reader = new ChunkReader(new ChunkDirSource(join(sb.dir, 'nowhere')), pool);
+    const r = new IndexReadAt(index, reader, { path: fidx });
+    const first = index.chunk(0).digest;
+    await expect(r.readAt(0, 10)).rejects.toMatchObject({ code: 'ENOENT', digest: Buffer.from(first).toString('hex') });
+  });
+});
+
+describe('POSIX ACL xattrs', () => {
+  const hex = (b: Uint8Array | null) => (b ? Buffer.from(b).toString('hex') : null);
+
+  it('has no access ACL for a plain mode', () => {
+    expect(accessAclXattr(emptyAcl(), 0o100644)).toBeNull();
+    expect(defaultAclXattr(emptyAcl())).toBeNull();
+  });
+
+  it('rebuilds user_obj, mask and other from the mode, entries sorted by tag and id', () => {
+    const acl = { ...emptyAcl(), users: [{ id: 1000, permissions: 5n }, { id: 7, permissions: 4n }], groupObj: 4n };
+    // version 2; USER_OBJ rw-; USER 7 r--; USER 1000 r-x; GROUP_OBJ r--; MASK r-x (mode group bits); OTHER r--
+    expect(hex(accessAclXattr(acl, 0o100654))).toBe(
+      '02000000' + '01000600ffffffff' + '0200040007000000' + '02000500e8030000' + '04000400ffffffff' + '10000500ffffffff' + '20000400ffffffff',
+    );
+  });
+
+  it('encodes a default ACL, with a mask only when one was stored', () => {
+    const acl = { ...emptyAcl(), default: { userObj: 7n, groupObj: 5n, other: 0n, mask: ACL_NO_MASK }, defaultGroups: [{ id: 100, permissions: 6n }] };
+    expect(hex(defaultAclXattr(acl))).toBe('02000000' + '01000700ffffffff' + '04000500ffffffff' + '0800060064000000' + '20000000ffffffff');
+    expect(hex(defaultAclXattr({ ...acl, default: { ...acl.default, mask: 7n } }))).toContain('10000700ffffffff');
+  });
+});
+
+describe('path cache and errno mapping', () => {
+  const node = (ttlMs: number): MountNode => ({ ttlMs, stat: async () => ({ mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, ino: 1, rdev: 0, mtimeMs: 0 }) });
+
+  it('expires live nodes, keeps immutable ones, and drops the least recently used', () => {
+    const c = new PathCache(2);
+    const live = node(1000);
+    const fixed = node(IMMUTABLE);
+    c.set('/a', live, 0);
+    c.set('/b', fixed, 0);
+    expect(c.get('/a', 999)).toBe(live);
+    expect(c.get('/a', 1001)).toBeUndefined();
+    c.set('/a', live, 2000);
+    c.set('/c', fixed, 2000); // evicts /b, the least recently used
+    expect(c.get('/b', 2000)).toBeUndefined();
+    expect(c.get('/c', 1e12)).toBe(fixed);
+  });
+
+  it('maps errors to errnos: damage is EIO, a missing key EACCES, anything unexpected EIO', () => {
+    expect(errnoOf(new PbsError('ECORRUPT', 'x'))).toBe(-5);
+    expect(errnoOf(new PbsError('EACCES', 'x'))).toBe(-13);
+    expect(errnoOf(new PbsError('ENOENT', 'x'))).toBe(-2);
+    expect(errnoOf(new TypeError('boom'))).toBe(-5);
+  });
+});
