@@ -2,7 +2,7 @@
 import { PbsError } from '../errors.js';
 import {
   GOODBYE_ITEM_SIZE, HEADER_SIZE, PXAR_FILENAME, PXAR_FORMAT_VERSION, PXAR_GOODBYE, PXAR_GOODBYE_TAIL_MARKER,
-  PXAR_PRELUDE, hashFilename, parseFilename, parseHeader, typeName, type PxarEntry,
+  PXAR_PRELUDE, copyBytes, dv, hashFilename, parseFilename, parseHeader, typeName, type PxarEntry,
 } from './format.js';
 import { parseGoodbyeItem, type GoodbyeItem } from './goodbye.js';
 import { checkPayloadHeader, payloadContents, readContent, readEntryAt, readHeader } from './decoder.js';
@@ -60,11 +60,11 @@ export class PxarAccessor {
     let version: 1 | 2 = 1;
     let prelude: Uint8Array | null = null;
     if (h.htype === PXAR_FORMAT_VERSION) {
-      const v = new DataView((await readContent(r, h)).slice().buffer).getBigUint64(0, true);
+      const v = dv(await readContent(r, h)).getBigUint64(0, true);
       if (v !== 2n) throw new PbsError('EUNSUPPORTED', `unsupported pxar format version ${v}`, { offset: 0 });
       version = 2;
       h = await readHeader(r, 'root entry');
-      if (h.htype === PXAR_PRELUDE) prelude = (await readContent(r, h)).slice();
+      if (h.htype === PXAR_PRELUDE) prelude = copyBytes(await readContent(r, h), 0);
     }
     return new PxarAccessor(archive, opts.payload, version, prelude);
   }

@@ -6,7 +6,7 @@ import {
   PXAR_PRELUDE, PXAR_SYMLINK, PXAR_XATTR, PXAR_ACL_USER, PXAR_ACL_GROUP, PXAR_ACL_GROUP_OBJ, PXAR_ACL_DEFAULT,
   PXAR_ACL_DEFAULT_USER, PXAR_ACL_DEFAULT_GROUP, PXAR_FCAPS, PXAR_QUOTA_PROJID, STAT_SIZE, STAT_V1_SIZE, applyAttribute, emptyMetadata, kindWithoutContent, metadataOf,
   parseDevice, parseFilename, parseHardlink, parseHeader, parsePayloadRef, parseStat, parseStatV1, parseSymlink,
-  typeName, type ItemHeader, type Metadata, type PxarEntry,
+  copyBytes, dv, typeName, type ItemHeader, type Metadata, type PxarEntry,
 } from './format.js';
 import { parseGoodbyeItem } from './goodbye.js';
 import { joinPath } from './names.js';
@@ -185,12 +185,12 @@ export class PxarDecoder implements AsyncIterable<PxarEntry> {
     let version: 1 | 2 = 1;
     let prelude: Uint8Array | null = null;
     if (first.htype === PXAR_FORMAT_VERSION) {
-      const v = new DataView((await readContent(r, first)).slice().buffer).getBigUint64(0, true);
+      const v = dv(await readContent(r, first)).getBigUint64(0, true);
       if (v !== 2n) throw new PbsError('EUNSUPPORTED', `unsupported pxar format version ${v}`, { offset: first.pos });
       version = 2;
       first = await readHeader(r, 'root entry');
       if (first.htype === PXAR_PRELUDE) {
-        prelude = (await readContent(r, first)).slice();
+        prelude = copyBytes(await readContent(r, first), 0);
         first = await readHeader(r, 'root entry');
       }
     }

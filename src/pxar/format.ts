@@ -184,7 +184,13 @@ function corrupt(msg: string, offset: number): PbsError {
   return new PbsError('ECORRUPT', msg, { offset });
 }
 
-function dv(b: Uint8Array): DataView {
+/** A copy that owns its memory: on a Node Buffer `.slice()` is a view of the shared chunk, not a copy. */
+export function copyBytes(b: Uint8Array, start: number, end = b.length): Uint8Array {
+  return Uint8Array.prototype.slice.call(b, start, end);
+}
+
+/** A DataView over exactly these bytes (Node Buffers share larger ArrayBuffers). */
+export function dv(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
@@ -357,7 +363,7 @@ export function parseXattr(b: Uint8Array, pos: number): Xattr {
   const nul = b.indexOf(0);
   if (nul <= 0) throw corrupt(nul === 0 ? 'xattr with empty name' : 'xattr name is not NUL-terminated', pos);
   if (nul > MAX_XATTR_NAME) throw corrupt(`xattr name of ${nul} bytes exceeds ${MAX_XATTR_NAME}`, pos);
-  return { name: b.slice(0, nul), value: b.slice(nul + 1) };
+  return { name: copyBytes(b, 0, nul), value: copyBytes(b, nul + 1) };
 }
 
 export function encodeAclEntry(e: AclEntry): Uint8Array {
@@ -443,14 +449,14 @@ export function encodeCString(bytes: Uint8Array): Uint8Array {
 /** Content of a FILENAME item → validated name (spec §8.4). */
 export function parseFilename(b: Uint8Array, pos: number): Uint8Array {
   if (b.length === 0 || b[b.length - 1] !== 0) throw corrupt('file name is not NUL-terminated', pos);
-  const name = b.slice(0, b.length - 1);
+  const name = copyBytes(b, 0, b.length - 1);
   checkName(name, 'ECORRUPT', pos);
   return name;
 }
 
 export function parseSymlink(b: Uint8Array, pos: number): Uint8Array {
   if (b.length < 2 || b[b.length - 1] !== 0) throw corrupt('symlink target is empty or not NUL-terminated', pos);
-  const target = b.slice(0, b.length - 1);
+  const target = copyBytes(b, 0, b.length - 1);
   if (target.includes(0)) throw corrupt('symlink target contains NUL', pos);
   return target;
 }
@@ -472,7 +478,7 @@ export function encodeHardlink(h: Hardlink): Uint8Array {
 export function parseHardlink(b: Uint8Array, pos: number): Hardlink {
   if (b.length < 10 || b[b.length - 1] !== 0) throw corrupt('hardlink item too short or not NUL-terminated', pos);
   const offset = readU64(b, 0, 'hardlink offset', pos);
-  const target = b.slice(8, b.length - 1);
+  const target = copyBytes(b, 8, b.length - 1);
   checkRelativePath(target, 'ECORRUPT', pos);
   return { offset, target };
 }
@@ -544,7 +550,7 @@ export function applyAttribute(m: Metadata, htype: bigint, content: Uint8Array, 
       return true;
     case PXAR_FCAPS:
       if (m.fcaps !== null) throw corrupt('duplicate FCAPS item', pos);
-      m.fcaps = content.slice();
+      m.fcaps = copyBytes(content, 0);
       return true;
     case PXAR_QUOTA_PROJID:
       if (m.quotaProjectId !== null) throw corrupt('duplicate QUOTA_PROJID item', pos);

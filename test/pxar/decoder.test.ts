@@ -24,6 +24,14 @@ async function listing(archive: Uint8Array, payload: Uint8Array | undefined, pie
 }
 
 describe('sequential decoder vs reference listings', () => {
+  it('reads Node Buffer pieces that share one ArrayBuffer (as fs streams deliver them)', async () => {
+    const slab = Buffer.alloc(64 * 1024, 0xee);
+    const archive = readVector('synth.mpxar');
+    slab.set(archive, 1000); // the archive sits at an offset inside a bigger shared buffer
+    const asBuffer = slab.subarray(1000, 1000 + archive.length);
+    expect(await listing(asBuffer, readVector('synth.ppxar'), 33)).toEqual(readJsonl('synth.mpxar.jsonl'));
+  });
+
   for (const piece of [1, 7, 4096]) {
     it(`synth.pxar (${piece}-byte reads)`, async () => {
       expect(await listing(readVector('synth.pxar'), undefined, piece)).toEqual(readJsonl('synth.pxar.jsonl'));
