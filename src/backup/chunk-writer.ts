@@ -41,6 +41,13 @@ export class ChunkWriter {
     for (const d of digests) this.known.add(digestToHex(d));
   }
 
+  /** Counts a chunk referenced without passing through add() (injected from the previous snapshot). */
+  noteReused(size: number): void {
+    this.stats.count++;
+    this.stats.size += size;
+    this.stats.duplicates++;
+  }
+
   private digestOfSync(data: Uint8Array): Digest {
     return (this.crypt ? this.crypt.computeDigest(data) : this.codec.sha256(data)) as Digest;
   }

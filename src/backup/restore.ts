@@ -11,8 +11,7 @@ import { decodeBlob } from '../format/blob.js';
 import type { CryptConfig } from '../format/crypt-config.js';
 import type { BackupManifest, ManifestFile } from '../format/manifest.js';
 import { readArchiveRange } from '../io/archive-stream.js';
-import { ChunkReader } from '../io/chunk-reader.js';
-import { ChunkDirSource } from '../io/chunk-source.js';
+import { type ChunkReader, localChunkReader } from '../io/chunk-reader.js';
 import { type IndexReader, openIndex } from '../io/index-reader.js';
 import { digestToHex, type SnapshotRef } from '../types.js';
 import { MANIFEST_BLOB_NAME, loadManifest, readManifestBlob } from './manifest-io.js';
@@ -77,7 +76,7 @@ function dynamicEntryBytes(index: IndexReader, i: number): Uint8Array {
 
 // A sequential restore reads each chunk once; a small cache only catches runs of the same chunk.
 export function chunkReaderFor(ds: Datastore, opts: RestoreOptions, cacheBytes = 8 * 1024 * 1024): ChunkReader {
-  return new ChunkReader(new ChunkDirSource(join(ds.path, '.chunks')), opts.pool, { crypt: opts.crypt, cacheBytes });
+  return localChunkReader(ds.path, opts.pool, { crypt: opts.crypt, cacheBytes });
 }
 
 /**

@@ -12,9 +12,13 @@ import { type BackupManifest, type ManifestFile, encodeManifest, signManifest } 
 import { PbsError, withPath } from '../errors.js';
 import type { CryptMode, Digest, GroupRef, SnapshotRef } from '../types.js';
 import { digestToHex } from '../types.js';
+import type { Chunker } from '../chunker/chunker.js';
 import { ChunkWriter } from './chunk-writer.js';
+import { DynamicArchiveWriter } from './dynamic-archive-writer.js';
 import { type ClosedIndex, DynamicIndexWriter, FixedIndexWriter } from './index-writer.js';
 import { loadManifest } from './manifest-io.js';
+import { localChunkReader } from '../io/chunk-reader.js';
+import { IndexReadAt } from '../io/index-read-at.js';
 import { type IndexReader, openIndex } from '../io/index-reader.js';
 
 export interface SnapshotWriterOptions {
@@ -33,6 +37,8 @@ export interface SnapshotWriterOptions {
 export class SnapshotWriter {
   readonly chunks: ChunkWriter;
   private readonly files: ManifestFile[] = [];
+  /** Archives opened in this session (a name may be used once). */
+  private readonly opening = new Set<string>();
   private done = false;
 
   private constructor(
@@ -84,6 +90,11 @@ export class SnapshotWriter {
     }
   }
 
+  /** The session's worker pool (hashing, compression, bulk file reads). */
+  get pool(): WorkerPool {
+    return this.opts.pool;
+  }
+
   private get fsyncEach(): boolean {
     return this.ds.chunks.syncLevel === 'file';
   }
@@ -104,11 +115,21 @@ export class SnapshotWriter {
     }
   }
 
+  /** Random access to an archive of the previous snapshot (for metadata-mode reuse); its chunks become known. */
+  async previousArchive(fileName: string): Promise<{ index: IndexReader; readAt: IndexReadAt } | undefined> {
+    const index = await this.previousIndex(fileName);
+    if (!index) return undefined;
+    const crypt = this.opts.cryptMode === 'encrypt' ? this.opts.crypt : undefined;
+    const reader = localChunkReader(this.ds.path, this.opts.pool, { crypt, cacheBytes: 16 * 1024 * 1024 });
+    return { index, readAt: new IndexReadAt(index, reader, { path: join(this.previous!.info.path, fileName), readAhead: 2 }) };
+  }
+
   private checkName(fileName: string, suffix: string): void {
     this.assertOpen();
     validateArchiveName(fileName);
     if (!fileName.endsWith(suffix)) throw new PbsError('EINVAL', `archive name must end in ${suffix}: ${fileName}`);
-    if (this.files.some((f) => f.filename === fileName)) throw new PbsError('EEXIST', `archive ${fileName} given twice`);
+    if (this.opening.has(fileName)) throw new PbsError('EEXIST', `archive ${fileName} given twice`);
+    this.opening.add(fileName);
   }
 
   /**
@@ -119,21 +140,42 @@ export class SnapshotWriter {
     this.checkName(fileName, '.fidx');
     await this.previousIndex(fileName);
     const writer = await FixedIndexWriter.create(join(this.dir, fileName), size, this.opts.codec, this.fsyncEach);
-    return this.pump(writer, chunks, (w, d) => w.append(d), fileName, onProgress);
+    return this.pump(writer, chunks, fileName, onProgress);
   }
 
-  /** Adds a dynamically chunked archive (`NAME.pxar.didx`, catalogs) from already cut chunks. */
-  async addDynamicArchive(fileName: string, chunks: AsyncIterable<Uint8Array>, onProgress?: (bytes: number) => void): Promise<ClosedIndex> {
+  /**
+   * Opens a dynamic archive (`NAME.pxar.didx`, `.mpxar.didx`, `.ppxar.didx`, `catalog.pcat1.didx`): write its bytes,
+   * the chunker cuts them; close() adds it to the manifest.
+   */
+  async openDynamicArchive(fileName: string, chunker: Chunker, onProgress?: (bytes: number) => void): Promise<DynamicArchiveWriter> {
     this.checkName(fileName, '.didx');
     await this.previousIndex(fileName);
-    const writer = await DynamicIndexWriter.create(join(this.dir, fileName), this.opts.codec, this.fsyncEach);
-    return this.pump(writer, chunks, (w, d, n) => w.append(n, d), fileName, onProgress);
+    const index = await DynamicIndexWriter.create(join(this.dir, fileName), this.opts.codec, this.fsyncEach);
+    // Dynamic chunks average 4 MiB but may reach 16 MiB: fewer in flight than for images keeps memory flat.
+    const maxInFlight = Math.max(3, this.opts.pool.capacity);
+    return new DynamicArchiveWriter(this.chunks, index, chunker, maxInFlight, (closed) => {
+      this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
+    }, onProgress);
   }
 
-  private async pump<W extends FixedIndexWriter | DynamicIndexWriter>(
-    writer: W,
+  /** Adds a dynamic archive from chunks that are already cut. */
+  async addDynamicArchive(fileName: string, chunks: AsyncIterable<Uint8Array>): Promise<ClosedIndex> {
+    const writer = await this.openDynamicArchive(fileName, { scan: () => 0, reset: () => undefined });
+    try {
+      for await (const chunk of chunks) {
+        await writer.write(chunk);
+        await writer.cut();
+      }
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    return writer.close();
+  }
+
+  private async pump(
+    writer: FixedIndexWriter,
     chunks: AsyncIterable<Uint8Array>,
-    append: (w: W, d: Digest, size: number) => Promise<void>,
     fileName: string,
     onProgress?: (bytes: number) => void,
   ): Promise<ClosedIndex> {
@@ -143,7 +185,7 @@ export class SnapshotWriter {
     const maxInFlight = Math.max(4, this.opts.pool.capacity * 2);
     const appendNext = async (): Promise<void> => {
       const { digest, size } = await window.shift()!;
-      await append(writer, digest, size);
+      await writer.append(digest);
       onProgress?.(size);
     };
     try {

@@ -39,11 +39,15 @@ export function fromWireError(w: WireError): PbsError {
 export function transferable<T extends object>(value: T): { value: T; transfer: ArrayBuffer[] } {
   const out = { ...value } as Record<string, unknown>;
   const transfer: ArrayBuffer[] = [];
+  const own = (v: Uint8Array): Uint8Array => {
+    const o = v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer ? v : Uint8Array.prototype.slice.call(v);
+    if (!transfer.includes(o.buffer as ArrayBuffer)) transfer.push(o.buffer as ArrayBuffer);
+    return o;
+  };
   for (const [k, v] of Object.entries(out)) {
-    if (!(v instanceof Uint8Array)) continue;
-    const own = v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer ? v : v.slice();
-    out[k] = own;
-    if (!transfer.includes(own.buffer as ArrayBuffer)) transfer.push(own.buffer as ArrayBuffer);
+    if (v instanceof Uint8Array) out[k] = own(v);
+    // Lists of buffers (e.g. file contents) move too.
+    else if (Array.isArray(v) && v.some((x) => x instanceof Uint8Array)) out[k] = v.map((x) => (x instanceof Uint8Array ? own(x) : x));
   }
   return { value: out as T, transfer };
 }

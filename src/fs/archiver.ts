@@ -3,7 +3,7 @@
 // (features §3.5–§3.7, §4.1), optional catalog entries (spec §9) in the same pass. File contents are streamed.
 import type { BigIntStats } from 'node:fs';
 import { constants as C } from 'node:fs';
-import { lstat, open, readdir, readlink, statfs, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readFile, readdir, readlink, statfs, type FileHandle } from 'node:fs/promises';
 import { PbsError } from '../errors.js';
 import { PxarEncoder, type ByteSink } from '../pxar/encoder.js';
 import {
@@ -52,6 +52,8 @@ export interface ArchiverOptions {
   flushReused?: (encoder: PxarEncoder) => Promise<void> | void;
   /** Non-fatal problems (vanished or unreadable files, skipped mount points, bad exclude lines). */
   onWarning?: (message: string) => void;
+  /** Bulk reader for small files (the backup passes one that reads on worker threads). */
+  readSmallFiles?: ReadSmallFiles;
   /** Called with each entry's archive-relative path before it is archived (progress). */
   onEntry?: (path: Uint8Array) => void;
 }
@@ -88,6 +90,76 @@ function fsPath(dir: Buffer, name: Uint8Array): Buffer {
 
 function relJoin(parent: Uint8Array, name: Uint8Array): Uint8Array {
   return parent.length === 0 ? name : joinPath(parent, name);
+}
+
+const PREFETCH_MAX_FILE = 256 * 1024;
+const PREFETCH_FILES = 48;
+const PREFETCH_BYTES = 3 * 1024 * 1024;
+
+/** Reads many small files at once, each whole and of exactly the given size (null: read it the normal way). */
+export type ReadSmallFiles = (paths: Buffer[], sizes: number[]) => Promise<(Uint8Array | null)[]>;
+
+async function readSmallFilesHere(paths: Buffer[], sizes: number[]): Promise<(Uint8Array | null)[]> {
+  return Promise.all(
+    paths.map((p, i) =>
+      readFile(p, { flag: C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK }).then((b) => (b.length === sizes[i] ? b : null), () => null),
+    ),
+  );
+}
+
+/** Bytes and files one directory reads ahead (directories open above it keep theirs: depth x this at most). */
+class PrefetchBudget {
+  bytes = 0;
+  files = 0;
+  get full(): boolean {
+    return this.files >= PREFETCH_FILES || this.bytes >= PREFETCH_BYTES;
+  }
+}
+
+/** Reads the small regular files of one directory ahead of the walk, in batches, within a bounded window. */
+class SmallFilePrefetch {
+  private readonly pending = new Map<number, { p: Promise<Uint8Array | null>; size: number }>();
+  private next = 0;
+
+  constructor(
+    private readonly dir: Buffer,
+    private readonly children: readonly Child[],
+    private readonly read: ReadSmallFiles,
+    private readonly budget: PrefetchBudget,
+  ) {}
+
+  /** The contents of child `i` if it was read ahead. */
+  take(i: number): Promise<Uint8Array | null> | undefined {
+    const got = this.pending.get(i);
+    if (got) {
+      this.pending.delete(i);
+      this.budget.bytes -= got.size;
+      this.budget.files--;
+    }
+    if (this.pending.size < PREFETCH_FILES / 4) this.fill(i + 1);
+    return got?.p;
+  }
+
+  private fill(from: number): void {
+    if (this.next < from) this.next = from;
+    const batch: number[] = [];
+    while (this.next < this.children.length && !this.budget.full) {
+      const i = this.next++;
+      const c = this.children[i]!;
+      const size = Number(c.st.size);
+      // Hardlinked files may turn out to be links to an earlier entry: not worth reading ahead.
+      if (fileType(Number(c.st.mode)) !== S_IFREG || size > PREFETCH_MAX_FILE || c.st.nlink > 1n) continue;
+      batch.push(i);
+      this.budget.bytes += size;
+      this.budget.files++;
+    }
+    if (!batch.length) return;
+    const all = this.read(batch.map((i) => fsPath(this.dir, this.children[i]!.name)), batch.map((i) => Number(this.children[i]!.st.size)));
+    all.catch(() => undefined);
+    batch.forEach((i, k) => {
+      this.pending.set(i, { p: all.then((r) => r[k] ?? null, () => null), size: Number(this.children[i]!.st.size) });
+    });
+  }
 }
 
 class Archiver {
@@ -140,7 +212,10 @@ class Archiver {
       });
     }
     children.sort((a, b) => Buffer.compare(a.name, b.name));
-    for (const c of children) await this.entry(dir, rel, c);
+    // Small files are read a few ahead (in parallel on libuv's threads) so the walk does not wait for each
+    // open/read/close in turn. Not in metadata mode, where unchanged files must not be read at all.
+    const ahead = this.opts.lookupPrevious ? undefined : new SmallFilePrefetch(dir, children, this.opts.readSmallFiles ?? readSmallFilesHere, new PrefetchBudget());
+    for (let i = 0; i < children.length; i++) await this.entry(dir, rel, children[i]!, ahead?.take(i));
     if (cliText) await this.cliFile(cliText);
     this.patterns.length = patternCount;
   }
@@ -170,7 +245,7 @@ class Archiver {
     }
   }
 
-  private async entry(dir: Buffer, parentRel: Uint8Array, c: Child): Promise<void> {
+  private async entry(dir: Buffer, parentRel: Uint8Array, c: Child, prefetched?: Promise<Uint8Array | null>): Promise<void> {
     const full = fsPath(dir, c.name);
     const rel = relJoin(parentRel, c.name);
     this.opts.onEntry?.(rel);
@@ -186,7 +261,7 @@ class Archiver {
     const type = fileType(meta.stat.mode);
     switch (type) {
       case S_IFREG:
-        await this.file(full, rel, c, meta);
+        await this.file(full, rel, c, meta, prefetched);
         return;
       case S_IFDIR:
         await this.directory(full, rel, c, meta);
@@ -224,7 +299,7 @@ class Archiver {
     this.stats.entries++;
   }
 
-  private async file(full: Buffer, rel: Uint8Array, c: Child, meta: Metadata): Promise<void> {
+  private async file(full: Buffer, rel: Uint8Array, c: Child, meta: Metadata, prefetched?: Promise<Uint8Array | null>): Promise<void> {
     const enc = this.encoder;
     const cat = this.opts.catalog;
     const linkKey = c.st.nlink > 1n ? `${c.st.dev}:${c.st.ino}` : null;
@@ -242,6 +317,12 @@ class Archiver {
       cat?.addFile(c.name, size, meta.stat.mtime.secs);
       offset = await enc.addPayloadRef(meta, c.name, size, previous.payloadOffset);
       this.stats.reused++;
+    } else if (prefetched && (await prefetched)?.length === size) {
+      // Read whole ahead of time, with exactly the size lstat reported: no shrink/grow handling needed.
+      if (enc.isSplit) await this.opts.flushReused?.(enc);
+      cat?.addFile(c.name, size, meta.stat.mtime.secs);
+      offset = await enc.addFile(meta, c.name, size, [(await prefetched)!]);
+      this.stats.fileBytes += size;
     } else {
       const fh = await this.openFile(full, rel);
       if (!fh) return;

@@ -4,7 +4,8 @@ import type { CryptConfig } from '../format/crypt-config.js';
 import { MAX_CHUNK_SIZE } from '../format/blob.js';
 import type { WorkerPool } from '../codec/worker-pool.js';
 import { type Digest, type DigestHex, digestToHex } from '../types.js';
-import type { ChunkSource } from './chunk-source.js';
+import { join } from 'node:path';
+import { ChunkDirSource, type ChunkSource } from './chunk-source.js';
 import { ByteLru } from './lru-cache.js';
 
 export interface ChunkReaderOptions {
@@ -60,4 +61,9 @@ export class ChunkReader {
     this.cache.set(hex, data);
     return data;
   }
+}
+
+/** A ChunkReader over a local datastore's `.chunks` directory. */
+export function localChunkReader(storePath: string, pool: WorkerPool, opts: ChunkReaderOptions = {}): ChunkReader {
+  return new ChunkReader(new ChunkDirSource(join(storePath, '.chunks')), pool, opts);
 }

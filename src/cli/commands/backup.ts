@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
 import { type BackupSpec, parseBackupSpec } from '../../backup/backup-spec.js';
 import { backupImage } from '../../backup/image-backup.js';
+import { type ChangeDetectionMode, SnapshotCatalog, backupTree } from '../../backup/pxar-backup.js';
 import { imageSize } from '../../backup/image-source.js';
 import { MAX_CHUNK_SIZE } from '../../format/blob.js';
 import { SnapshotWriter } from '../../backup/snapshot-writer.js';
@@ -30,6 +31,10 @@ interface BackupOpts {
   cryptMode?: CryptMode;
   masterPubkeyFile?: string;
   owner?: string;
+  changeDetectionMode: ChangeDetectionMode;
+  exclude?: string[];
+  includeDev?: string[];
+  allFileSystems: boolean;
   outputFormat: string;
 }
 
@@ -44,10 +49,20 @@ async function wrappedKeyFor(crypt: CryptConfig, masterPubkeyFile: string | unde
   return wrapKeyWithMasterKey(codec(), pem, plain);
 }
 
-type PreparedSource = { kind: 'image'; spec: BackupSpec; size: number } | { kind: 'blob'; spec: BackupSpec; data: Uint8Array };
+type PreparedSource =
+  | { kind: 'image'; spec: BackupSpec; size: number }
+  | { kind: 'blob'; spec: BackupSpec; data: Uint8Array }
+  | { kind: 'tree'; spec: BackupSpec };
 
 async function prepareSource(spec: BackupSpec): Promise<PreparedSource> {
   if (spec.kind === 'img') return { kind: 'image', spec, size: await imageSize(spec.source) };
+  if (spec.kind === 'pxar') {
+    const st = await stat(spec.source).catch((e) => {
+      throw withPath(e, spec.source);
+    });
+    if (!st.isDirectory()) throw new PbsError('EINVAL', `${spec.name} needs a directory`, { path: spec.source });
+    return { kind: 'tree', spec };
+  }
   const st = await stat(spec.source).catch((e) => {
     throw withPath(e, spec.source);
   });
@@ -62,7 +77,7 @@ async function prepareSource(spec: BackupSpec): Promise<PreparedSource> {
 export function registerBackup(program: Command): void {
   program
     .command('backup <specs...>')
-    .description('Create a snapshot from NAME.img:FILE_OR_BLOCKDEV and NAME.conf:FILE / NAME.log:FILE archives')
+    .description('Create a snapshot from NAME.pxar:DIR, NAME.img:FILE_OR_BLOCKDEV and NAME.conf:FILE / NAME.log:FILE archives')
     .option('--store <name>', 'datastore')
     .option('--ns <ns>', 'namespace, e.g. a/b')
     .option('--backup-type <type>', 'vm, ct or host', 'host')
@@ -72,12 +87,14 @@ export function registerBackup(program: Command): void {
     .addOption(new Option('--crypt-mode <mode>', 'none, encrypt or sign-only (default: encrypt with a key, else none)').choices(['none', 'encrypt', 'sign-only']))
     .option('--master-pubkey-file <pem>', 'RSA master public key: also store the key wrapped with it')
     .option('--owner <authid>', 'owner of a new group', 'root@pam')
+    .addOption(new Option('--change-detection-mode <mode>', 'file archives: legacy (one .pxar + catalog), data or metadata (split .mpxar/.ppxar; metadata reuses unchanged files)').choices(['legacy', 'data', 'metadata']).default('legacy'))
+    .option('--exclude <glob...>', 'file archives: exclude matching paths (.pxarexclude syntax)')
+    .option('--include-dev <path...>', 'file archives: also back up these mount points')
+    .option('--all-file-systems', 'file archives: cross every mount point', false)
     .addOption(outputFormatOption())
     .action(async (specTexts: string[], opts: BackupOpts) => {
       const specs: BackupSpec[] = specTexts.map(parseBackupSpec);
-      for (const s of specs) {
-        if (s.kind === 'pxar') throw new PbsError('EUNSUPPORTED', `file archives (${s.name}) are not supported by this build yet; use NAME.img for images`);
-      }
+      const mode = opts.changeDetectionMode;
       const type = parseBackupType(opts.backupType);
       const id = validateBackupId(opts.backupId);
       const time = opts.backupTime === undefined ? undefined : Number(opts.backupTime);
@@ -98,9 +115,29 @@ export function registerBackup(program: Command): void {
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      let catalog: SnapshotCatalog | undefined;
       try {
+        if (mode === 'legacy' && sources.some((s) => s.kind === 'tree')) catalog = await SnapshotCatalog.open(session);
         for (const src of sources) {
-          if (src.kind === 'image') {
+          if (src.kind === 'tree') {
+            const bar = byteProgress(src.spec.name, 0);
+            try {
+              const stats = await backupTree(session, src.spec.name, src.spec.source, catalog, {
+                mode,
+                excludes: opts.exclude,
+                includeDev: opts.includeDev,
+                allFileSystems: opts.allFileSystems,
+                onWarning: (m) => {
+                  bar.stop();
+                  process.stderr.write(`warning: ${m}\n`);
+                },
+                onProgress: (d) => bar.update(d),
+              });
+              if (stats.warnings) process.stderr.write(`${src.spec.name}: ${stats.warnings} entries skipped (see warnings)\n`);
+            } finally {
+              bar.stop();
+            }
+          } else if (src.kind === 'image') {
             const bar = byteProgress(src.spec.name, src.size);
             try {
               await backupImage(session, src.spec.fileName, src.spec.source, src.size, (d) => bar.update(d));
@@ -111,6 +148,7 @@ export function registerBackup(program: Command): void {
             await session.addBlob(src.spec.fileName, src.data);
           }
         }
+        await catalog?.finish();
         const manifest = await session.finish();
         const stats = session.chunks.stats;
         const secs = (Date.now() - started) / 1000;
@@ -124,6 +162,7 @@ export function registerBackup(program: Command): void {
         }
         else printObject({ snapshot, ns: formatNamespace(ns), files: manifest.files.map((f) => f.filename), ...stats, seconds: secs }, format);
       } catch (e) {
+        await catalog?.abort();
         await session.abort();
         throw e;
       } finally {

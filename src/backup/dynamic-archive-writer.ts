@@ -1,0 +1,153 @@
+// Push-style dynamic archive: bytes written here are cut by a chunker, stored through the session's ChunkWriter
+// and indexed in order. Known chunks can be injected whole (metadata change detection, spec §8.7).
+import type { Chunker } from '../chunker/chunker.js';
+import { PbsError } from '../errors.js';
+import type { ByteSink } from '../pxar/encoder.js';
+import type { Digest } from '../types.js';
+import type { ChunkWriter } from './chunk-writer.js';
+import type { ClosedIndex, DynamicIndexWriter } from './index-writer.js';
+
+export interface InjectedChunk {
+  digest: Digest;
+  size: number;
+}
+
+const STAGE_SIZE = 256 * 1024;
+
+export class DynamicArchiveWriter implements ByteSink {
+  /** Bytes of the chunk being collected; cut into a chunk at the chunker's boundary. */
+  private parts: Uint8Array[] = [];
+  private partsBytes = 0;
+  private written = 0;
+  private readonly stage = new Uint8Array(STAGE_SIZE);
+  private staged = 0;
+  /** Chunks on their way to the store, oldest first; the index gets them in this order. */
+  private readonly window: Promise<InjectedChunk>[] = [];
+  private failed: unknown;
+  private closed = false;
+
+  constructor(
+    private readonly chunks: ChunkWriter,
+    private readonly index: DynamicIndexWriter,
+    private readonly chunker: Chunker,
+    private readonly maxInFlight: number,
+    private readonly onClose: (closed: ClosedIndex) => void,
+    private readonly onProgress?: (bytes: number) => void,
+  ) {
+    chunker.reset();
+  }
+
+  /** Archive bytes written or injected so far. */
+  get position(): number {
+    return this.written;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    this.assertOpen();
+    // The pxar encoder writes many tiny items; scanning them one by one costs more than the scan itself,
+    // so small writes are gathered first.
+    if (bytes.byteLength < STAGE_SIZE / 4) {
+      if (this.staged + bytes.byteLength > STAGE_SIZE) await this.flushStage();
+      this.stage.set(bytes, this.staged);
+      this.staged += bytes.byteLength;
+      this.written += bytes.byteLength;
+      return;
+    }
+    await this.flushStage();
+    await this.process(bytes);
+    this.written += bytes.byteLength;
+  }
+
+  private async flushStage(): Promise<void> {
+    if (this.staged === 0) return;
+    const n = this.staged;
+    this.staged = 0;
+    await this.process(this.stage.subarray(0, n));
+  }
+
+  private async process(bytes: Uint8Array): Promise<void> {
+    let rest = bytes;
+    while (rest.byteLength > 0) {
+      const cut = this.chunker.scan(rest);
+      if (cut === 0) {
+        this.keep(rest);
+        break;
+      }
+      this.keep(rest.subarray(0, cut));
+      rest = rest.subarray(cut);
+      await this.emit();
+    }
+  }
+
+  /** Ends the current chunk here, even if the chunker would not (a file start, before injected chunks). */
+  async cut(): Promise<void> {
+    this.assertOpen();
+    await this.flushStage();
+    if (this.partsBytes > 0) await this.emit();
+    this.chunker.reset();
+  }
+
+  /** Appends chunks known to be in the store (e.g. from the previous snapshot) without their bytes. */
+  async inject(list: readonly InjectedChunk[]): Promise<void> {
+    await this.cut();
+    for (const c of list) {
+      this.chunks.noteReused(c.size);
+      await this.enqueue(Promise.resolve(c));
+      this.written += c.size;
+    }
+  }
+
+  async close(): Promise<ClosedIndex> {
+    this.assertOpen();
+    try {
+      await this.flushStage();
+      if (this.partsBytes > 0) await this.emit();
+      while (this.window.length) await this.appendNext();
+      this.closed = true;
+      const closed = await this.index.close();
+      this.onClose(closed);
+      return closed;
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.window);
+    await this.index.abort();
+  }
+
+  private keep(piece: Uint8Array): void {
+    if (piece.byteLength === 0) return;
+    // Callers may reuse their buffers after write() returns, so the pending bytes are copied.
+    this.parts.push(Uint8Array.prototype.slice.call(piece));
+    this.partsBytes += piece.byteLength;
+  }
+
+  private async emit(): Promise<void> {
+    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    const size = this.partsBytes;
+    this.parts = [];
+    this.partsBytes = 0;
+    await this.enqueue(this.chunks.add(new Uint8Array(data.buffer, data.byteOffset, size)).then((digest) => ({ digest, size })));
+  }
+
+  private async enqueue(p: Promise<InjectedChunk>): Promise<void> {
+    p.catch((e) => (this.failed ??= e));
+    this.window.push(p);
+    if (this.window.length >= this.maxInFlight) await this.appendNext();
+  }
+
+  private async appendNext(): Promise<void> {
+    const { digest, size } = await this.window.shift()!;
+    await this.index.append(size, digest);
+    this.onProgress?.(size);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PbsError('EINVAL', 'archive writer already closed', { path: this.index.finalPath });
+    if (this.failed) throw this.failed;
+  }
+}

@@ -1,0 +1,70 @@
+// File archives of a snapshot, read through the shared read path: a pxar v1 stream or a split .mpxar/.ppxar pair,
+// for restore (sequential decoder) and browsing (random-access accessor).
+import { join } from 'node:path';
+import type { Datastore } from '../datastore/datastore.js';
+import { PbsError } from '../errors.js';
+import { type ExtractStats, extractArchive } from '../fs/extractor.js';
+import { readArchiveRange } from '../io/archive-stream.js';
+import { IndexReadAt } from '../io/index-read-at.js';
+import { type IndexReader, openIndex } from '../io/index-reader.js';
+import { PxarAccessor } from '../pxar/accessor.js';
+import { PxarDecoder } from '../pxar/decoder.js';
+import type { SnapshotRef } from '../types.js';
+import { type RestoreOptions, checkIndexAgainstManifest, chunkReaderFor, openArchive } from './restore.js';
+
+export interface SnapshotPxar {
+  /** The archive name as stored: `root.pxar.didx` or `root.mpxar.didx`. */
+  fileName: string;
+  index: IndexReader;
+  /** The `.ppxar.didx` of a split archive. */
+  payload?: IndexReader;
+  readAt: IndexReadAt;
+  payloadReadAt?: IndexReadAt;
+}
+
+/** Opens `NAME.pxar` of a snapshot: `NAME.pxar.didx`, or the split pair `NAME.mpxar.didx` + `NAME.ppxar.didx`. */
+export async function openSnapshotPxar(ds: Datastore, ref: SnapshotRef, name: string, opts: RestoreOptions): Promise<SnapshotPxar> {
+  const base = name.replace(/\.(pxar|mpxar|ppxar)(\.didx)?$/, '');
+  const opened = await openArchive(ds, ref, `${base}.pxar`, opts).catch(async (e) => {
+    if ((e as PbsError).code !== 'ENOENT') throw e;
+    return openArchive(ds, ref, `${base}.mpxar`, opts);
+  });
+  const reader = chunkReaderFor(ds, opts);
+  const index = await openIndex(opened.path);
+  checkIndexAgainstManifest(index, opened.file, opts.codec, opened.path);
+  const readAt = new IndexReadAt(index, reader, { path: opened.path });
+  if (!opened.file.filename.endsWith('.mpxar.didx')) return { fileName: opened.file.filename, index, readAt };
+  const payloadName = `${base}.ppxar.didx`;
+  const file = opened.manifest.files.find((f) => f.filename === payloadName);
+  if (!file) throw new PbsError('ECORRUPT', `split archive without its payload ${payloadName}`, { path: opened.path });
+  const payloadPath = join(ds.snapshotPath(ref), payloadName);
+  const payload = await openIndex(payloadPath);
+  checkIndexAgainstManifest(payload, file, opts.codec, payloadPath);
+  return { fileName: opened.file.filename, index, readAt, payload, payloadReadAt: new IndexReadAt(payload, reader, { path: payloadPath }) };
+}
+
+export async function openAccessor(archive: SnapshotPxar): Promise<PxarAccessor> {
+  return PxarAccessor.open(archive.readAt, { payload: archive.payloadReadAt });
+}
+
+/** Restores a file archive (or the parts selected by `patterns`) into `target`. */
+export async function restoreTree(
+  ds: Datastore,
+  ref: SnapshotRef,
+  name: string,
+  target: string,
+  opts: RestoreOptions & { patterns?: readonly string[]; overwrite?: boolean; onWarning?: (m: string) => void },
+): Promise<ExtractStats> {
+  const archive = await openSnapshotPxar(ds, ref, name, opts);
+  const reader = chunkReaderFor(ds, opts);
+  let done = 0;
+  const stream = (async function* () {
+    for await (const { data } of readArchiveRange(reader, archive.index, { readAhead: 4 })) {
+      done += data.byteLength;
+      opts.onProgress?.(done, archive.index.size);
+      yield data;
+    }
+  })();
+  const decoder = await PxarDecoder.open(stream, { payload: archive.payloadReadAt });
+  return extractArchive(decoder, target, { patterns: opts.patterns, overwrite: opts.overwrite, onWarning: opts.onWarning });
+}
