@@ -16,6 +16,10 @@ import { registerSnapshot } from './commands/snapshot.js';
 import { registerStatus } from './commands/status.js';
 import { closeRuntime } from './context.js';
 
+// Archiving and restoring trees keep many small file system calls in flight; libuv's default of 4 threads
+// serialises them on a cold cache. Must be set before the first asynchronous fs call.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 export function buildProgram(): Command {
   const program = new Command('pbsfs')
     .description('Filesystem gateway and tools for Proxmox Backup Server datastores')

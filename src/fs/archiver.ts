@@ -79,6 +79,25 @@ const VIRTUAL_FS = new Set([
   0x6e667364, 0x9fa0, 0x6165676c, 0x67596969, 0x73636673, 0xf97cff8c, 0x43415d53, 0x62656572,
 ]);
 
+interface Listing {
+  names: Buffer[];
+  stats: (BigIntStats | Error)[];
+}
+
+/** Directory listings kept ready ahead of the walk. */
+const LISTINGS_AHEAD = 16;
+const EXCLUDE_FILE_BYTES = Buffer.from('.pxarexclude');
+
+async function readListing(dir: Buffer): Promise<Listing> {
+  const names = await readdir(dir, { encoding: 'buffer' });
+  const stats: (BigIntStats | Error)[] = [];
+  for (let i = 0; i < names.length; i += STAT_BATCH) {
+    const batch = names.slice(i, i + STAT_BATCH);
+    stats.push(...(await Promise.all(batch.map((n) => lstat(fsPath(dir, n), { bigint: true }).catch((e: unknown) => e as Error)))));
+  }
+  return { names, stats };
+}
+
 interface Child {
   name: Buffer;
   st: BigIntStats;
@@ -166,6 +185,8 @@ class Archiver {
   readonly stats: ArchiveStats = { entries: 0, fileBytes: 0, reused: 0, warnings: 0 };
   private readonly patterns: PathPattern[];
   private readonly hardlinks = new Map<string, { path: Uint8Array; offset: number }>();
+  /** Directory listings started ahead of the walk, by path. */
+  private readonly listings = new Map<string, Promise<Listing>>();
   constructor(
     private readonly encoder: PxarEncoder,
     private readonly opts: ArchiverOptions,
@@ -186,38 +207,62 @@ class Archiver {
   /** Archives the contents of directory `dir` (archive path `rel`); the directory's own ENTRY is already written. */
   async dirContents(dir: Buffer, rel: Uint8Array, isRoot: boolean, cliText: Uint8Array | null): Promise<void> {
     const patternCount = this.patterns.length;
-    await this.readExcludeFile(dir, rel);
-    let names: Buffer[];
+    let listing: Listing;
     try {
-      names = await readdir(dir, { encoding: 'buffer' });
+      listing = await this.listDir(dir);
     } catch (e) {
       this.warn(`cannot read directory ${show(rel)}: ${(e as Error).message}`);
-      this.patterns.length = patternCount;
       return;
     }
+    if (listing.names.some((n) => n.equals(EXCLUDE_FILE_BYTES))) await this.readExcludeFile(dir, rel);
     const children: Child[] = [];
-    for (let i = 0; i < names.length; i += STAT_BATCH) {
-      const batch = names.slice(i, i + STAT_BATCH);
-      const stats = await Promise.all(batch.map((n) => lstat(fsPath(dir, n), { bigint: true }).catch((e: unknown) => e as Error)));
-      batch.forEach((name, j) => {
-        const st = stats[j]!;
-        if (isRoot && name.equals(CLI_NAME)) return; // replaced by the archive's own .pxarexclude-cli (features §4.1)
-        if (st instanceof Error) {
-          if (errnoOf(st) !== 'ENOENT') this.warn(`cannot stat ${show(relJoin(rel, name))}: ${st.message}`);
-          return;
-        }
-        const childRel = relJoin(rel, name);
-        if (matchPatterns(this.patterns, pathKey(childRel), fileType(Number(st.mode)) === S_IFDIR) === 'exclude') return;
-        children.push({ name, st });
-      });
-    }
+    listing.names.forEach((name, j) => {
+      const st = listing.stats[j]!;
+      if (isRoot && name.equals(CLI_NAME)) return; // replaced by the archive's own .pxarexclude-cli (features §4.1)
+      if (st instanceof Error) {
+        if (errnoOf(st) !== 'ENOENT') this.warn(`cannot stat ${show(relJoin(rel, name))}: ${st.message}`);
+        return;
+      }
+      const childRel = relJoin(rel, name);
+      if (matchPatterns(this.patterns, pathKey(childRel), fileType(Number(st.mode)) === S_IFDIR) === 'exclude') return;
+      children.push({ name, st });
+    });
     children.sort((a, b) => Buffer.compare(a.name, b.name));
-    // Small files are read a few ahead (in parallel on libuv's threads) so the walk does not wait for each
-    // open/read/close in turn. Not in metadata mode, where unchanged files must not be read at all.
+    this.prefetchListings(dir, children);
+    // Small files are read a few ahead (in parallel) so the walk does not wait for each open/read/close in
+    // turn. Not in metadata mode, where unchanged files must not be read at all.
     const ahead = this.opts.lookupPrevious ? undefined : new SmallFilePrefetch(dir, children, this.opts.readSmallFiles ?? readSmallFilesHere, new PrefetchBudget());
     for (let i = 0; i < children.length; i++) await this.entry(dir, rel, children[i]!, ahead?.take(i));
     if (cliText) await this.cliFile(cliText);
     this.patterns.length = patternCount;
+  }
+
+  /** A directory's names and lstat results; taken from the prefetch when it was listed ahead. */
+  private listDir(dir: Buffer): Promise<Listing> {
+    const key = dir.toString('latin1');
+    const ready = this.listings.get(key);
+    if (ready) {
+      this.listings.delete(key);
+      return ready;
+    }
+    return readListing(dir);
+  }
+
+  /**
+   * Lists the next subdirectories before the walk reaches them, so their readdir and lstat calls overlap
+   * with archiving this directory (directory-heavy trees otherwise wait on each listing in turn).
+   */
+  private prefetchListings(dir: Buffer, children: readonly Child[]): void {
+    for (const c of children) {
+      if (this.listings.size >= LISTINGS_AHEAD) return;
+      if (fileType(Number(c.st.mode)) !== S_IFDIR || c.st.dev !== this.currentDev) continue;
+      const path = fsPath(dir, c.name);
+      const key = path.toString('latin1');
+      if (this.listings.has(key)) continue;
+      const p = readListing(path);
+      p.catch(() => undefined);
+      this.listings.set(key, p);
+    }
   }
 
   private async readExcludeFile(dir: Buffer, rel: Uint8Array): Promise<void> {
