@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { isPbsError } from '../errors.js';
 import { registerBackup } from './commands/backup.js';
 import { registerBenchmark } from './commands/benchmark.js';
+import { registerCatalog } from './commands/catalog.js';
 import { registerDatastore } from './commands/datastore.js';
 import { registerDebug } from './commands/debug.js';
 import { registerGroup } from './commands/group.js';
@@ -20,13 +21,21 @@ import { closeRuntime } from './context.js';
 // serialises them on a cold cache. Must be set before the first asynchronous fs call.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+// `pbsfs … | head` closes the pipe early: that ends the command quietly, as it does for coreutils.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 export function buildProgram(): Command {
   const program = new Command('pbsfs')
     .description('Filesystem gateway and tools for Proxmox Backup Server datastores')
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerDatastore, registerNamespace, registerBackup, registerRestore, registerSnapshot, registerGroup, registerKey, registerDebug, registerBenchmark, registerStatus, registerMount, registerPxar]) {
+  for (const register of [registerDatastore, registerNamespace, registerBackup, registerRestore, registerCatalog, registerSnapshot, registerGroup, registerKey, registerDebug, registerBenchmark, registerStatus, registerMount, registerPxar]) {
     register(program);
   }
   return program;
