@@ -87,6 +87,7 @@ export class PayloadReuse {
       chunks.push({ digest: slot.digest, size: slot.end - slot.start });
       bytes += slot.end - slot.start;
     }
+    await encoder.flushPayload();
     await this.payload.inject(chunks);
     encoder.advancePayload(bytes);
     this.injected += bytes;

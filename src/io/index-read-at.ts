@@ -39,6 +39,7 @@ interface Cursor {
 const MAX_CURSORS = 8;
 // Kernel read-ahead and FUSE worker threads deliver neighbouring reads slightly out of order.
 const SEQ_SLACK = 4 * 1024 * 1024;
+const SMALL_READ = 64 * 1024;
 
 export class IndexReadAt implements ReadAt {
   readonly size: number;
@@ -69,7 +70,9 @@ export class IndexReadAt implements ReadAt {
       if (first === last) {
         const slot = this.index.chunk(first);
         const data = await this.reader.read(slot.digest, slot.end - slot.start);
-        return data.subarray(offset - slot.start, offset - slot.start + length);
+        const view = data.subarray(offset - slot.start, offset - slot.start + length);
+        // Small reads are metadata that callers may keep (names, xattrs): a view would pin the whole chunk.
+        return length <= SMALL_READ ? view.slice() : view;
       }
       const parts = await Promise.all(
         Array.from({ length: last - first + 1 }, (_, k) => {

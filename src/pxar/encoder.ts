@@ -185,6 +185,12 @@ export class PxarEncoder {
   }
 
   /** v2: account for `bytes` the caller placed in the payload stream itself (injected, reused chunks). */
+  /** Hands buffered payload bytes to the payload sink, so bytes placed there directly come after them. */
+  async flushPayload(): Promise<void> {
+    await this.payload?.flush();
+  }
+
+  /** Counts `bytes` placed in the payload sink by the caller (reused chunks); call flushPayload() first. */
   advancePayload(bytes: number): void {
     if (!this.payload) throw new PbsError('EINVAL', 'advancePayload() needs a split (v2) archive');
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new PbsError('EINVAL', `cannot advance the payload by ${bytes}`);
