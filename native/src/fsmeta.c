@@ -333,6 +333,42 @@ static napi_value js_get_flags(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// getInodeAttrs(path) -> [flags or null, projid or null]: both ioctls on one open, for archiving (hot path).
+static napi_value js_get_inode_attrs(napi_env env, napi_callback_info info) {
+  napi_value argv[1], err = NULL, result, v;
+  char path[PATH_BUF];
+  if (!get_args(env, info, 1, argv)) return throw_type(env, "getInodeAttrs(path)");
+  if (!get_path(env, argv[0], path, "open", &err)) return err;
+  napi_create_array_with_length(env, 2, &result);
+  int fd = open_inode(path);
+  if (fd < 0) {
+    if (!is_unsupported(-fd)) return throw_errno(env, -fd, "open");
+    napi_set_element(env, result, 0, null_value(env));
+    napi_set_element(env, result, 1, null_value(env));
+    return result;
+  }
+  int attr = 0;
+  int rc = ioctl(fd, FS_IOC_GETFLAGS, &attr);
+  int e = errno;
+  if (rc == 0) napi_create_uint32(env, (uint32_t)attr, &v);
+  else if (is_unsupported(e)) v = null_value(env);
+  else {
+    close(fd);
+    return throw_errno(env, e, "ioctl(FS_IOC_GETFLAGS)");
+  }
+  napi_set_element(env, result, 0, v);
+  struct fsxattr fsx;
+  memset(&fsx, 0, sizeof fsx);
+  rc = ioctl(fd, FS_IOC_FSGETXATTR, &fsx);
+  e = errno;
+  close(fd);
+  if (rc == 0) napi_create_uint32(env, fsx.fsx_projid, &v);
+  else if (is_unsupported(e)) v = null_value(env);
+  else return throw_errno(env, e, "ioctl(FS_IOC_FSGETXATTR)");
+  napi_set_element(env, result, 1, v);
+  return result;
+}
+
 // setFlags(path, flags) -> true, or false where the filesystem has no such flags.
 static napi_value js_set_flags(napi_env env, napi_callback_info info) {
   napi_value argv[2], err = NULL, result;
@@ -422,6 +458,7 @@ static napi_value init(napi_env env, napi_value exports) {
   set_fn(env, exports, "mknod", js_mknod);
   set_fn(env, exports, "utimensat", js_utimensat);
   set_fn(env, exports, "getFlags", js_get_flags);
+  set_fn(env, exports, "getInodeAttrs", js_get_inode_attrs);
   set_fn(env, exports, "setFlags", js_set_flags);
   set_fn(env, exports, "getProjid", js_get_projid);
   set_fn(env, exports, "setProjid", js_set_projid);

@@ -1,9 +1,9 @@
 // Metadata change detection (spec §8.7): unchanged files reference the previous snapshot's `.ppxar` payload by
 // injecting the previous chunks that hold it, instead of reading and uploading the file again.
 import type { IndexReader } from '../io/index-reader.js';
-import { PxarAccessor } from '../pxar/accessor.js';
+import { PxarAccessor, type PxarDirectory } from '../pxar/accessor.js';
 import type { PxarEncoder } from '../pxar/encoder.js';
-import type { Metadata } from '../pxar/format.js';
+import type { Metadata, PxarEntry } from '../pxar/format.js';
 import type { PreviousPayload } from '../fs/archiver.js';
 import type { DynamicArchiveWriter, InjectedChunk } from './dynamic-archive-writer.js';
 import type { SnapshotWriter } from './snapshot-writer.js';
@@ -11,6 +11,7 @@ import type { SnapshotWriter } from './snapshot-writer.js';
 /** spec §8.7: reuse is abandoned once padding (injected bytes no file refers to) passes 10 %. */
 export const CHUNK_PADDING_THRESHOLD = 0.1;
 const PAYLOAD_HEADER = 16;
+const DIR_CACHE = 64;
 
 /** A run of consecutive previous chunks that will be injected together; files in it are already referenced. */
 interface Run {
@@ -28,6 +29,8 @@ export class PayloadReuse {
   private injected = 0;
   private used = 0;
   private abandoned = false;
+  /** Children of recently visited previous directories, by parent path. */
+  private readonly dirs = new Map<string, Map<string, PxarEntry>>();
   reusedFiles = 0;
 
   private constructor(
@@ -52,8 +55,7 @@ export class PayloadReuse {
   /** The archiver asks before reading a file: a hit returns where its payload will be in the new stream. */
   async lookup(path: Uint8Array, metadata: Metadata, size: number, encoder: PxarEncoder): Promise<PreviousPayload | undefined> {
     if (this.abandoned) return undefined;
-    const found = await this.previous.lookup(path).catch(() => null);
-    const prev = found?.entry;
+    const prev = await this.previousEntry(path);
     if (!prev || prev.kind !== 'file' || prev.size !== size || prev.payloadOffset === undefined) return undefined;
     if (!sameMetadata(prev.metadata, metadata)) return undefined;
     const start = prev.payloadOffset;
@@ -73,6 +75,40 @@ export class PayloadReuse {
     r.used += end - start;
     this.reusedFiles++;
     return { payloadOffset: r.startPos + (start - this.previousPayload.chunk(r.first).start) };
+  }
+
+  /**
+   * The previous archive's entry at `path`. Files arrive directory by directory, so each previous directory is
+   * read once (one goodbye-table walk) and its children are kept while the walk is in it.
+   */
+  private async previousEntry(path: Uint8Array): Promise<PxarEntry | undefined> {
+    const slash = path.lastIndexOf(0x2f);
+    const parent = slash < 0 ? new Uint8Array(0) : path.subarray(0, slash);
+    const name = Buffer.from(path.subarray(slash + 1)).toString('latin1');
+    const key = Buffer.from(parent).toString('latin1');
+    let children = this.dirs.get(key);
+    if (!children) {
+      children = await this.readPreviousDir(parent).catch(() => new Map<string, PxarEntry>());
+      if (this.dirs.size >= DIR_CACHE) this.dirs.delete(this.dirs.keys().next().value!);
+      this.dirs.set(key, children);
+    }
+    return children.get(name);
+  }
+
+  private async readPreviousDir(parent: Uint8Array): Promise<Map<string, PxarEntry>> {
+    const out = new Map<string, PxarEntry>();
+    const dir = parent.length === 0 ? await this.previous.root() : await this.openPrevious(parent);
+    if (!dir) return out;
+    for await (const child of this.previous.readDir(dir)) {
+      const e = child.entry;
+      out.set(Buffer.from(e.path.subarray(e.path.lastIndexOf(0x2f) + 1)).toString('latin1'), e);
+    }
+    return out;
+  }
+
+  private async openPrevious(path: Uint8Array): Promise<PxarDirectory | undefined> {
+    const found = await this.previous.lookup(path);
+    return found?.entry.kind === 'dir' ? this.previous.openDirectory(found) : undefined;
   }
 
   /** Places the pending run's chunks in the payload stream (before a freshly read file, and at the end). */

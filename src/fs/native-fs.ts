@@ -22,6 +22,8 @@ export interface NativeFs {
   getFlags(path: FsPath): number | null;
   /** false where the filesystem (or file type) has no flags. */
   setFlags(path: FsPath, flags: number): boolean;
+  /** getFlags and getProjid in one open: [flags, projid], each null where unsupported. */
+  getInodeAttrs(path: FsPath): [number | null, number | null];
   getProjid(path: FsPath): number | null;
   setProjid(path: FsPath, projid: number): boolean;
   /** linux/fs.h bit of each chattr flag pxar maps. */

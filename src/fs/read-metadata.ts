@@ -71,9 +71,8 @@ export function readMetadata(path: Uint8Array, st: BigIntStats, displayPath: str
       const dflt = type === S_IFDIR ? getXattr(path, XATTR_ACL_DEFAULT) : null;
       meta.acl = aclFromXattrs(access, dflt, displayPath);
     }
-    const fl = fsx.getFlags(path);
+    const [fl, projid] = fsx.getInodeAttrs(path);
     if (fl !== null) meta.stat.flags = pxarFlagsFromChattr(fl, fsx.FS_FL);
-    const projid = fsx.getProjid(path);
     if (projid !== null && projid !== 0) meta.quotaProjectId = projid;
   } catch (e) {
     if (e instanceof PbsError) throw e;
