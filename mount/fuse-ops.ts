@@ -3,17 +3,15 @@
 import type { FuseOps, FuseStat } from 'fuse-native';
 import { isPbsError } from '../src/errors.js';
 import type { Logger } from './log.js';
-import type { MountNode, NodeStat } from './node.js';
+import { IMMUTABLE, type MountNode, type NodeStat } from './node.js';
 
 const ERRNO: Record<string, number> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EACCES: -13, EBUSY: -16, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, ERANGE: -34, ENODATA: -61,
 };
 
 /** An ordinary filesystem answer (no such name, not a directory, no such attribute), not a failure to log. */
-class FsAnswer extends Error {
-  constructor(readonly errno: number) {
-    super(`errno ${errno}`);
-  }
+class FsAnswer {
+  constructor(readonly errno: number) {}
 }
 
 /** PbsError codes as errnos: format damage and anything unexpected is EIO. */
@@ -26,27 +24,49 @@ export function errnoOf(e: unknown): number {
   return ERRNO.EIO!;
 }
 
-interface Cached {
-  node: MountNode;
-  expires: number;
+/**
+ * A bounded map in two generations, each holding at most half the budget (counted in `weight` units); a hit in the
+ * old generation moves to the current one, and when the current one fills up the old one is dropped. (Moving
+ * entries within one Map on every hit leaves V8 tombstones that make it slow.) Entries may also expire.
+ */
+export class Generations<V> {
+  private cur = new Map<string, { value: V; weight: number; expires: number }>();
+  private old = new Map<string, { value: V; weight: number; expires: number }>();
+  private curWeight = 0;
+  constructor(private readonly budget: number) {}
+  get(key: string, now: number): V | undefined {
+    let c = this.cur.get(key);
+    if (!c) {
+      c = this.old.get(key);
+      if (c && c.expires >= now) this.put(key, c);
+    }
+    return c && c.expires >= now ? c.value : undefined;
+  }
+  set(key: string, value: V, weight: number, now: number, ttlMs = Number.POSITIVE_INFINITY): void {
+    this.put(key, { value, weight, expires: now + ttlMs });
+  }
+  private put(key: string, c: { value: V; weight: number; expires: number }): void {
+    if (this.curWeight + c.weight > this.budget / 2) {
+      this.old = this.cur;
+      this.cur = new Map();
+      this.curWeight = 0;
+    }
+    this.cur.set(key, c);
+    this.curWeight += c.weight;
+  }
 }
 
-/** Path → node, least recently used dropped first; entries of live (datastore-level) nodes expire. */
+/** Path → node; live (datastore-level) nodes expire after their ttl. */
 export class PathCache {
-  private readonly map = new Map<string, Cached>();
-  constructor(private readonly max: number) {}
+  private readonly g: Generations<MountNode>;
+  constructor(max: number) {
+    this.g = new Generations(max);
+  }
   get(path: string, now: number): MountNode | undefined {
-    const c = this.map.get(path);
-    if (!c) return undefined;
-    this.map.delete(path);
-    if (c.expires < now) return undefined;
-    this.map.set(path, c);
-    return c.node;
+    return this.g.get(path, now);
   }
   set(path: string, node: MountNode, now: number): void {
-    this.map.delete(path);
-    this.map.set(path, { node, expires: now + node.ttlMs });
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+    this.g.set(path, node, 1, now, node.ttlMs);
   }
 }
 
@@ -67,15 +87,33 @@ function toFuseStat(s: NodeStat): FuseStat {
 
 export class TreeOps {
   private readonly cache: PathCache;
+  private readonly listings: Generations<Array<[string, MountNode]>>;
   private readonly handles = new Map<number, MountNode>();
   private nextFd = 1;
 
   constructor(private readonly opts: TreeOpsOptions) {
     this.cache = new PathCache(opts.cacheEntries ?? 200_000);
+    this.listings = new Generations(opts.cacheEntries ?? 200_000);
   }
 
   /** Walks up to the nearest cached ancestor; parents are always re-validated, so a vanished snapshot takes its subtree with it. */
   async resolve(path: string): Promise<MountNode> {
+    return this.cachedChain(path) ?? this.resolveSlow(path);
+  }
+
+  /** The node when it and every ancestor are cached and fresh: the common case, answered without awaiting. */
+  private cachedChain(path: string): MountNode | undefined {
+    if (path === '/') return this.opts.root;
+    const now = Date.now();
+    const node = this.cache.get(path, now);
+    if (!node) return undefined;
+    for (let end = path.lastIndexOf('/'); end > 0; end = path.lastIndexOf('/', end - 1)) {
+      if (!this.cache.get(path.slice(0, end), now)) return undefined;
+    }
+    return node;
+  }
+
+  private async resolveSlow(path: string): Promise<MountNode> {
     if (path === '/') return this.opts.root;
     const slash = path.lastIndexOf('/');
     const parent = await this.resolve(slash === 0 ? '/' : path.slice(0, slash));
@@ -112,8 +150,13 @@ export class TreeOps {
         this.run('readdir', path, async () => {
           const node = await this.resolve(path);
           if (!node.readdir) throw new FsAnswer(ERRNO.ENOTDIR!);
-          const entries = await node.readdir();
           const now = Date.now();
+          let entries = this.listings.get(path, now);
+          if (!entries) {
+            entries = await node.readdir();
+            // Immutable listings are kept (ls -R and tar list every directory again on each pass).
+            if (node.ttlMs === IMMUTABLE) this.listings.set(path, entries, entries.length, now);
+          }
           const prefix = path === '/' ? '/' : `${path}/`;
           for (const [name, child] of entries) this.cache.set(prefix + name, child, now);
           return ['.', '..', ...entries.map(([name]) => name)];

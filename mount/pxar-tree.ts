@@ -1,5 +1,6 @@
 // A pxar archive (v1, or split metadata + payload) as mount nodes: exact modes, owners, sizes, link targets,
 // device numbers, xattrs and ACLs; hardlinks share their target's inode and raise its nlink.
+import { setTimeout as delay } from 'node:timers/promises';
 import { PbsError } from '../src/errors.js';
 import { type AccessorEntry, PxarAccessor } from '../src/pxar/accessor.js';
 import { PxarDecoder } from '../src/pxar/decoder.js';
@@ -7,11 +8,13 @@ import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
 import { IMMUTABLE, type InodeTable, makeDev, type MountNode, type NodeStat } from './node.js';
 import { accessAclXattr, defaultAclXattr } from './posix-acl.js';
 
+const HARDLINK_WAIT_MS = 150;
 const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 const lastName = (path: Uint8Array): Uint8Array => path.subarray(path.lastIndexOf(0x2f) + 1);
 
 export class PxarArchive {
   private hardlinkCounts?: Promise<Map<number, number>>;
+  private known?: Map<number, number>;
 
   private constructor(
     readonly accessor: PxarAccessor,
@@ -22,7 +25,9 @@ export class PxarArchive {
   ) {}
 
   static async open(metadata: ReadAt, payload: ReadAt | undefined, key: string, inodes: InodeTable): Promise<PxarArchive> {
-    return new PxarArchive(await PxarAccessor.open(metadata, { payload }), metadata, key, inodes);
+    const archive = new PxarArchive(await PxarAccessor.open(metadata, { payload }), metadata, key, inodes);
+    void archive.startScan();
+    return archive;
   }
 
   async root(): Promise<MountNode> {
@@ -34,22 +39,35 @@ export class PxarArchive {
   }
 
   /**
-   * How many hardlinks point at each file (by FILENAME offset). pxar stores no link counts, so the first
-   * regular-file stat walks the metadata stream once (for v1 archives that reads the whole archive).
+   * How many hardlinks point at a file (by FILENAME offset). pxar stores no link counts, so one walk of the
+   * metadata stream counts them (for v1 archives that reads the whole archive). It starts when the archive is
+   * opened; a stat waits for it at most HARDLINK_WAIT_MS, so the first byte of a big archive is not held up
+   * (until the walk ends such a file shows nlink 1). A walk that fails (damaged archive) counts nothing: the
+   * damage is reported by the reads that reach it.
    */
-  hardlinks(): Promise<Map<number, number>> {
-    this.hardlinkCounts ??= (async () => {
-      const counts = new Map<number, number>();
-      const d = await PxarDecoder.open(rangePullReader(this.metadata, 0, this.metadata.size, 64 * 1024, 4 * 1024 * 1024));
-      for await (const e of d) {
-        if (e.kind === 'hardlink' && e.filenameOffset !== null && e.hardlinkOffset !== undefined) {
-          const target = e.filenameOffset - e.hardlinkOffset;
-          counts.set(target, (counts.get(target) ?? 0) + 1);
-        }
-      }
-      return counts;
-    })();
+  async hardlinkCount(filenameOffset: number | null): Promise<number> {
+    const scan = this.startScan();
+    if (filenameOffset === null) return 0;
+    const counts = this.known ?? (await Promise.race([scan, delay(HARDLINK_WAIT_MS, undefined, { ref: false })]));
+    return counts?.get(filenameOffset) ?? 0;
+  }
+
+  private startScan(): Promise<Map<number, number>> {
+    this.hardlinkCounts ??= this.countHardlinks().catch(() => new Map<number, number>());
     return this.hardlinkCounts;
+  }
+
+  private async countHardlinks(): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    const d = await PxarDecoder.open(rangePullReader(this.metadata, 0, this.metadata.size, 64 * 1024, 4 * 1024 * 1024));
+    for await (const e of d) {
+      if (e.kind === 'hardlink' && e.filenameOffset !== null && e.hardlinkOffset !== undefined) {
+        const target = e.filenameOffset - e.hardlinkOffset;
+        counts.set(target, (counts.get(target) ?? 0) + 1);
+      }
+    }
+    this.known = counts;
+    return counts;
   }
 
   /** The node for a decoded entry; hardlinks resolve to their target file. */
@@ -126,8 +144,7 @@ class PxarDirNode extends PxarNode {
 
 class PxarFileNode extends PxarNode {
   override async stat(): Promise<NodeStat> {
-    const links = (await this.archive.hardlinks()).get(this.e.entry.filenameOffset ?? -1) ?? 0;
-    return this.baseStat(this.e.entry.size ?? 0, 1 + links);
+    return this.baseStat(this.e.entry.size ?? 0, 1 + (await this.archive.hardlinkCount(this.e.entry.filenameOffset)));
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
