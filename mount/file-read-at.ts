@@ -1,4 +1,4 @@
-// A local file as a ReadAt (for `pbsfs pxar-mount FILE.pxar`): positioned async reads, no whole-file buffering.
+// A local file as a ReadAt (for `pbsfs pxar mount FILE.pxar`): positioned async reads, no whole-file buffering.
 import { type FileHandle, open } from 'node:fs/promises';
 import { PbsError, withPath } from '../src/errors.js';
 import type { ReadAt } from '../src/pxar/read-at.js';

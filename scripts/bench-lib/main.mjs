@@ -1,5 +1,5 @@
-// Bench driver (started by scripts/bench): prepares the work dir, runs each scenario for each tool,
-// prints the table and writes it as Markdown to <work-dir>/results.md.
+// Bench driver (started by scripts/bench): prepares the work dir, runs each scenario for each tool (in a
+// sub-directory of its own, with fresh repositories), prints the table and writes it as Markdown to <work-dir>/results.md.
 import { existsSync, readFileSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -17,7 +17,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 function usage(msg) {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
   process.stderr.write(
-    'usage: scripts/bench [--size 1G] [--work-dir bench-work] [--tools pbsfs,restic,borg] [--scenarios image] [--no-build]\n',
+    'usage: scripts/bench [--size 1G] [--work-dir bench-work] [--tools pbsfs,restic,borg] [--scenarios image,tree] [--no-build]\n',
   );
   process.exit(msg ? 2 : 0);
 }
@@ -69,8 +69,9 @@ async function main() {
   const workDir = resolve(root, values['work-dir']);
 
   await prepareWorkDir(workDir);
-  // Two images, one restored copy at a time, and a repository per tool of at most about the image size.
-  const needed = size * (3 + 1.2 * toolNames.length);
+  // Two images, one restored copy at a time, and a repository per tool of at most about the image size
+  // (the tree scenario checks its own needs once it knows the tree's size).
+  const needed = scenarioNames.includes('image') ? size * (3 + 1.2 * toolNames.length) : 0;
   const fs = statfsSync(workDir);
   if (fs.bavail * fs.bsize < needed) usage(`${workDir} has ${(fs.bavail * fs.bsize / 2 ** 30).toFixed(1)} GiB free, needs about ${(needed / 2 ** 30).toFixed(1)} GiB`);
 
@@ -96,7 +97,12 @@ async function main() {
   }
 
   const results = [];
-  for (const name of scenarioNames) results.push(await SCENARIOS[name](ctx, tools));
+  for (const name of scenarioNames) {
+    const scenarioCtx = { ...ctx, workDir: join(workDir, name), logDir: join(ctx.logDir, name) };
+    await mkdir(scenarioCtx.workDir, { recursive: true });
+    await mkdir(scenarioCtx.logDir, { recursive: true });
+    results.push(await SCENARIOS[name](scenarioCtx, toolNames.map((n) => TOOLS[n](scenarioCtx))));
+  }
   if (ctx.cachesDropped) notes.push('The page cache was dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before every timed step.');
 
   const argv = process.argv.slice(2).filter((a) => a !== '--no-build');

@@ -1,23 +1,29 @@
-// The results table: one row per scenario step, a column per tool and pbsfs÷other ratios; console and Markdown.
+// The results table: one row per scenario step, a column per tool and "pbsfs vs other" ratios; console and Markdown.
 import Table from 'cli-table3';
+
+/** Which way each unit is better: speeds up, times and sizes down. */
+const HIGHER_IS_BETTER = { 'MB/s': true, s: false, MiB: false };
 
 function cell(v, unit) {
   if (v === null || v === undefined) return 'n/a';
-  return `${v.toFixed(v >= 100 ? 0 : 1)} ${unit}`;
+  return `${v.toFixed(v >= 100 ? 0 : v < 10 ? 2 : 1)} ${unit}`;
 }
 
-function ratio(a, b) {
-  return a === null || b === null || !b ? 'n/a' : `${(a / b).toFixed(2)}×`;
+/** How many times better pbsfs did than the other tool on this row: above 1× pbsfs is ahead, whatever the unit. */
+function ratio(pbsfs, other, unit) {
+  if (pbsfs === null || other === null || !pbsfs || !other) return 'n/a';
+  if (!(unit in HIGHER_IS_BETTER)) throw new Error(`no direction known for unit ${unit}`);
+  return `${(HIGHER_IS_BETTER[unit] ? pbsfs / other : other / pbsfs).toFixed(2)}×`;
 }
 
 function tableRows(results, toolNames) {
   const others = toolNames.filter((t) => t !== 'pbsfs');
-  const header = ['step', ...toolNames, ...(toolNames.includes('pbsfs') ? others.map((o) => `pbsfs÷${o}`) : [])];
+  const header = ['step', ...toolNames, ...(toolNames.includes('pbsfs') ? others.map((o) => `pbsfs vs ${o}`) : [])];
   const rows = results.flatMap((s) =>
     s.rows.map((r) => [
       r.step,
       ...toolNames.map((t) => cell(r.values[t], r.unit)),
-      ...(toolNames.includes('pbsfs') ? others.map((o) => ratio(r.values.pbsfs, r.values[o])) : []),
+      ...(toolNames.includes('pbsfs') ? others.map((o) => ratio(r.values.pbsfs, r.values[o], r.unit)) : []),
     ]),
   );
   return { header, rows };
@@ -44,8 +50,9 @@ export function markdown(results, toolNames, meta) {
     line(header.map((_, i) => (i === 0 ? '---' : '---:'))),
     ...rows.map(line),
     '',
-    'MB/s = 10^6 bytes of image per second of wall time (process start to exit). Ratios are pbsfs divided by the other tool ' +
-      '(for speeds higher is better, for MiB lower is better).',
+    'MB/s = 10^6 bytes of image per second of wall time (process start to exit; higher is better); s = seconds of wall time ' +
+      '(lower is better); MiB: lower is better. "pbsfs vs X" = how many times better pbsfs did than X on that row: ' +
+      "pbsfs's MB/s ÷ X's MB/s, X's seconds ÷ pbsfs's seconds, X's MiB ÷ pbsfs's MiB. Above 1× pbsfs is ahead, below 1× behind.",
     '',
   ];
   for (const s of results) out.push(`**${s.title}.** ${s.description}`, '');

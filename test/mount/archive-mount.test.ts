@@ -72,9 +72,9 @@ describe('pbsfs mount of single archives, daemon mode, stale mounts, maintenance
   });
 
   for (const file of ['tree.pxar', 'tree.mpxar']) {
-    it(`pxar-mount ${file}`, async () => {
+    it(`pxar mount ${file}`, async () => {
       const dir = mnt(`file-${file}`);
-      const m = await Mounted.start(sb, ['pxar-mount', join(sb.dir, file), dir], dir);
+      const m = await Mounted.start(sb, ['pxar', 'mount', join(sb.dir, file), dir], dir);
       mounts.push(m);
       expect(listing(dir)).toEqual(listing(src));
       execFileSync('diff', ['-r', '--no-dereference', src, dir]);

@@ -1,4 +1,5 @@
-// BorgBackup from Debian: a fresh repository, --encryption=none (its fastest mode), default chunker and lz4.
+// BorgBackup from Debian: a fresh repository, --encryption=none (its fastest mode), default chunker and lz4;
+// its files cache (on by default, in BORG_BASE_DIR) lets re-backups skip unchanged files.
 import { basename, dirname, join } from 'node:path';
 import { runMeasured, runQuiet } from '../measure.mjs';
 
@@ -12,25 +13,31 @@ export function borg(ctx) {
     BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
   };
 
+  /** `borg create` run from the path's directory, so the archive holds just its name. */
+  async function create(path, archive, tag) {
+    const m = await runMeasured('borg', ['create', `::${archive}`, basename(path)], { cwd: dirname(path), env, logBase: join(ctx.logDir, `borg-backup-${tag}`) });
+    return { ...m, ref: { archive, name: basename(path) } };
+  }
+
+  /** `borg extract` into targetDir (its working directory); resolves the extracted file or tree. */
+  async function extract(ref, targetDir, tag) {
+    const m = await runMeasured('borg', ['extract', `::${ref.archive}`], { cwd: targetDir, env, logBase: join(ctx.logDir, `borg-restore-${tag}`) });
+    return { ...m, path: join(targetDir, ref.name) };
+  }
+
   return {
     name: 'borg',
     repoDir: repo,
-    settings: 'defaults: buzhash chunks (~2 MiB), lz4; --encryption=none (fastest; no MAC either)',
+    settings: 'defaults: buzhash chunks (~2 MiB), lz4, files cache; --encryption=none (fastest; no MAC either)',
     async version() {
       return (await runQuiet('borg', ['--version'])).trim();
     },
     async init() {
       await runQuiet('borg', ['init', '--encryption=none'], { env });
     },
-    async backupFile(file, tag) {
-      const archive = `image-${tag}`;
-      // Run from the file's directory so the archive holds just its name.
-      const m = await runMeasured('borg', ['create', `::${archive}`, basename(file)], { cwd: dirname(file), env, logBase: join(ctx.logDir, `borg-backup-${tag}`) });
-      return { ...m, ref: { archive, file: basename(file) } };
-    },
-    async restoreFile(ref, targetDir, tag) {
-      const m = await runMeasured('borg', ['extract', `::${ref.archive}`], { cwd: targetDir, env, logBase: join(ctx.logDir, `borg-restore-${tag}`) });
-      return { ...m, path: join(targetDir, ref.file) };
-    },
+    backupFile: (file, tag) => create(file, `image-${tag}`, tag),
+    restoreFile: extract,
+    backupTree: (dir, tag) => create(dir, tag, tag),
+    restoreTree: extract,
   };
 }

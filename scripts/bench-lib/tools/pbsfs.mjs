@@ -1,4 +1,5 @@
-// pbsfs through its CLI (dist/src/cli/main.js): one datastore, group host/bench, image archive disk.img.
+// pbsfs through its CLI (dist/src/cli/main.js): datastore "bench", group host/bench for the image (archive disk.img),
+// host/tree for trees (archive share.pxar); legacy-mode tree backups go to their own datastore "bench-legacy".
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,15 +7,32 @@ import { runMeasured, runQuiet } from '../measure.mjs';
 
 export function pbsfs(ctx) {
   const store = join(ctx.workDir, 'pbsfs-store');
+  const legacyStore = join(ctx.workDir, 'pbsfs-store-legacy');
   const cli = join(ctx.root, 'dist/src/cli/main.js');
   const env = { PBSFS_CONFIG_DIR: join(ctx.workDir, 'etc') };
   const run = (args) => runQuiet(process.execPath, [cli, ...args], { env });
-  const snapshots = async () => JSON.parse(await run(['snapshot', 'list', '--store', 'bench', '--output-format', 'json'])).map((s) => s.snapshot);
+  const snapshots = async (name) => JSON.parse(await run(['snapshot', 'list', '--store', name, '--output-format', 'json'])).map((s) => s.snapshot);
+
+  /** One `pbsfs backup`; resolves the measurement and the one snapshot it added. */
+  async function backup(storeName, spec, extra, tag) {
+    const before = new Set(await snapshots(storeName));
+    const m = await runMeasured(process.execPath, [cli, 'backup', spec, '--store', storeName, '--backup-type', 'host', ...extra], {
+      env,
+      logBase: join(ctx.logDir, `pbsfs-backup-${tag}`),
+    });
+    const added = (await snapshots(storeName)).filter((s) => !before.has(s));
+    if (added.length !== 1) throw new Error(`expected one new snapshot after backup, found ${added.length}`);
+    // Snapshot times have one-second resolution: keep the next backup out of this second.
+    await new Promise((r) => setTimeout(r, 1100));
+    return { ...m, ref: added[0] };
+  }
 
   return {
     name: 'pbsfs',
     repoDir: store,
-    settings: 'fixed 4 MiB chunks, zstd level 1, unencrypted (the PBS client defaults for an image)',
+    settings:
+      'unencrypted, zstd level 1 (the PBS client defaults); image: fixed 4 MiB chunks; ' +
+      'tree: buzhash chunks (4 MiB average), --change-detection-mode metadata (split .mpxar/.ppxar)',
     async version() {
       if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (scripts/setup)`);
       const rev = await runQuiet('git', ['rev-parse', '--short', 'HEAD'], { cwd: ctx.root }).catch(() => '');
@@ -25,16 +43,7 @@ export function pbsfs(ctx) {
       await run(['datastore', 'create', 'bench', store]);
     },
     async backupFile(file, tag) {
-      const before = new Set(await snapshots());
-      const m = await runMeasured(process.execPath, [cli, 'backup', `disk.img:${file}`, '--store', 'bench', '--backup-type', 'host', '--backup-id', 'bench'], {
-        env,
-        logBase: join(ctx.logDir, `pbsfs-backup-${tag}`),
-      });
-      const added = (await snapshots()).filter((s) => !before.has(s));
-      if (added.length !== 1) throw new Error(`expected one new snapshot after backup, found ${added.length}`);
-      // Snapshot times have one-second resolution: keep the next backup out of this second.
-      await new Promise((r) => setTimeout(r, 1100));
-      return { ...m, ref: added[0] };
+      return backup('bench', `disk.img:${file}`, ['--backup-id', 'bench'], tag);
     },
     async restoreFile(ref, targetDir, tag) {
       const target = join(targetDir, 'disk.img');
@@ -43,6 +52,22 @@ export function pbsfs(ctx) {
         logBase: join(ctx.logDir, `pbsfs-restore-${tag}`),
       });
       return { ...m, path: target };
+    },
+    async backupTree(dir, tag) {
+      return backup('bench', `share.pxar:${dir}`, ['--backup-id', 'tree', '--change-detection-mode', 'metadata'], tag);
+    },
+    /** A first backup in legacy mode (one .pxar plus catalog) into an empty datastore of its own. */
+    async backupTreeLegacy(dir, tag) {
+      await run(['datastore', 'create', 'bench-legacy', legacyStore]);
+      return backup('bench-legacy', `share.pxar:${dir}`, ['--backup-id', 'tree-legacy', '--change-detection-mode', 'legacy'], tag);
+    },
+    /** Restores into targetDir itself; resolves the restored tree's root. */
+    async restoreTree(ref, targetDir, tag) {
+      const m = await runMeasured(process.execPath, [cli, 'restore', ref, 'share.pxar', targetDir, '--store', 'bench'], {
+        env,
+        logBase: join(ctx.logDir, `pbsfs-restore-${tag}`),
+      });
+      return { ...m, path: targetDir };
     },
   };
 }

@@ -1,10 +1,29 @@
 // restic from Debian: a fresh repository (format v2, compression auto), password from RESTIC_PASSWORD.
+// Backups name the host "bench" so a re-backup of the same path finds its parent snapshot (restic's change detection).
 import { join } from 'node:path';
 import { runMeasured, runQuiet } from '../measure.mjs';
 
 export function restic(ctx) {
   const repo = join(ctx.workDir, 'restic-repo');
   const env = { RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: join(ctx.workDir, 'restic-cache') };
+
+  /** One `restic backup` of an absolute path; resolves the measurement and the snapshot id. */
+  async function backup(path, tag) {
+    const m = await runMeasured('restic', ['backup', '--json', '--host', 'bench', path], { env, logBase: join(ctx.logDir, `restic-backup-${tag}`) });
+    const summary = m.stdout
+      .split('\n')
+      .filter((l) => l.includes('"summary"'))
+      .map((l) => JSON.parse(l))
+      .find((o) => o.message_type === 'summary');
+    if (!summary?.snapshot_id) throw new Error('restic backup printed no snapshot id');
+    return { ...m, ref: { id: summary.snapshot_id, path } };
+  }
+
+  /** `restic restore` recreates the backed-up absolute path below the target; resolves that path. */
+  async function restore(ref, targetDir, tag) {
+    const m = await runMeasured('restic', ['restore', ref.id, '--target', targetDir], { env, logBase: join(ctx.logDir, `restic-restore-${tag}`) });
+    return { ...m, path: join(targetDir, ref.path) };
+  }
 
   return {
     name: 'restic',
@@ -16,20 +35,9 @@ export function restic(ctx) {
     async init() {
       await runQuiet('restic', ['init'], { env });
     },
-    async backupFile(file, tag) {
-      const m = await runMeasured('restic', ['backup', '--json', '--host', 'bench', file], { env, logBase: join(ctx.logDir, `restic-backup-${tag}`) });
-      const summary = m.stdout
-        .split('\n')
-        .filter((l) => l.includes('"summary"'))
-        .map((l) => JSON.parse(l))
-        .find((o) => o.message_type === 'summary');
-      if (!summary?.snapshot_id) throw new Error('restic backup printed no snapshot id');
-      return { ...m, ref: { id: summary.snapshot_id, file } };
-    },
-    async restoreFile(ref, targetDir, tag) {
-      const m = await runMeasured('restic', ['restore', ref.id, '--target', targetDir], { env, logBase: join(ctx.logDir, `restic-restore-${tag}`) });
-      // restic recreates the file's absolute path below the target.
-      return { ...m, path: join(targetDir, ref.file) };
-    },
+    backupFile: backup,
+    restoreFile: restore,
+    backupTree: backup,
+    restoreTree: restore,
   };
 }

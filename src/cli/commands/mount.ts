@@ -1,4 +1,4 @@
-// pbsfs mount MOUNTPOINT | pbsfs mount SNAPSHOT ARCHIVE MOUNTPOINT | pbsfs pxar-mount FILE MOUNTPOINT | pbsfs umount MOUNTPOINT
+// pbsfs mount MOUNTPOINT | pbsfs mount SNAPSHOT ARCHIVE MOUNTPOINT | pbsfs pxar mount FILE MOUNTPOINT | pbsfs umount MOUNTPOINT
 import { spawn, execFile } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -125,9 +125,11 @@ export function registerMount(program: Command): void {
     });
   });
 
+  // `pbsfs pxar mount` belongs to the pxar command group (features §4.4).
+  const pxar = program.commands.find((c) => c.name() === 'pxar') ?? program.command('pxar');
   daemonOptions(
-    program
-      .command('pxar-mount <file> <mountpoint>')
+    pxar
+      .command('mount <file> <mountpoint>')
       .description('Mount a local .pxar file (or .mpxar with its .ppxar) read-only')
       .option('--payload <file>', 'payload stream of a split archive (default: FILE with .ppxar for a .mpxar)'),
   ).action(async (file: string, mnt: string, opts: DaemonOpts & { payload?: string }) => {

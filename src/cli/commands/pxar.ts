@@ -85,7 +85,7 @@ function longLine(e: PxarEntry): string {
 }
 
 export function registerPxar(program: Command): void {
-  const pxar = program.command('pxar').description('Create, extract and list standalone pxar archives');
+  const pxar = (program.commands.find((c) => c.name() === 'pxar') ?? program.command('pxar')).description('Create, extract, list and mount standalone pxar archives');
 
   pxar
     .command('create <archive> <dir>')
