@@ -129,7 +129,7 @@ class PxarDirNode extends PxarNode {
   async readdir(): Promise<Array<[string, MountNode]>> {
     const dir = await this.archive.accessor.openDirectory(this.e);
     const out: Array<[string, MountNode]> = [];
-    for await (const child of this.archive.accessor.readDir(dir)) {
+    for await (const child of this.archive.accessor.readDir(dir, { order: 'archive' })) {
       out.push([utf8(lastName(child.entry.path)), await this.archive.node(child)]);
     }
     return out;

@@ -99,7 +99,7 @@ export class PayloadReuse {
     const out = new Map<string, PxarEntry>();
     const dir = parent.length === 0 ? await this.previous.root() : await this.openPrevious(parent);
     if (!dir) return out;
-    for await (const child of this.previous.readDir(dir)) {
+    for await (const child of this.previous.readDir(dir, { order: 'archive' })) {
       const e = child.entry;
       out.set(Buffer.from(e.path.subarray(e.path.lastIndexOf(0x2f) + 1)).toString('latin1'), e);
     }

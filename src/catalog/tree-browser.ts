@@ -52,7 +52,7 @@ export class AccessorBrowser implements TreeBrowser {
     const found = path.length === 0 ? (await this.accessor.root()).entry : await this.accessor.lookup(joinComponents(path));
     if (!found || found.entry.kind !== 'dir') throw new PbsError('ENOENT', 'not a directory');
     const out: BrowserEntry[] = [];
-    for await (const child of this.accessor.readDir(await this.accessor.openDirectory(found))) out.push(toBrowserEntry(child));
+    for await (const child of this.accessor.readDir(await this.accessor.openDirectory(found), { order: 'archive' })) out.push(toBrowserEntry(child));
     return out.sort((a, b) => Buffer.compare(a.name, b.name));
   }
 }

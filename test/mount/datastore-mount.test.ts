@@ -51,7 +51,14 @@ function metadataTree(root: string): Record<string, string> {
   return out;
 }
 
-const xattrDump = (dir: string): string => sh('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '.'], dir);
+// getfattr -R follows readdir order, which differs between filesystems: compare the per-file blocks sorted.
+const xattrDump = (dir: string): string =>
+  sh('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '.'], dir)
+    .split('\n\n')
+    .map((b) => b.trim())
+    .filter(Boolean)
+    .sort()
+    .join('\n\n');
 
 describe('pbsfs mount (datastores)', () => {
   let sb: Sandbox;

@@ -138,3 +138,20 @@ describe('lookup', () => {
     }
   });
 });
+
+describe('readDir order', () => {
+  it("order 'archive' yields the same children front to back", async () => {
+    for (const name of ['synth.pxar', 'synth.mpxar']) {
+      const acc = await PxarAccessor.open(bytesReadAt(readVector(name)));
+      const root = await acc.root();
+      const goodbye: AccessorEntry[] = [];
+      for await (const c of acc.readDir(root)) goodbye.push(c);
+      const archive: AccessorEntry[] = [];
+      for await (const c of acc.readDir(root, { order: 'archive' })) archive.push(c);
+      const offsets = archive.map((c) => c.entry.filenameOffset!);
+      expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+      expect(new Set(archive.map((c) => c.entry.filenameOffset))).toEqual(new Set(goodbye.map((c) => c.entry.filenameOffset)));
+      expect(goodbye.map((c) => c.entry.filenameOffset)).not.toEqual(offsets); // the vectors' root is not stored in hash order
+    }
+  });
+});
