@@ -6,7 +6,8 @@ import { type AccessorEntry, PxarAccessor } from '../src/pxar/accessor.js';
 import { PxarDecoder } from '../src/pxar/decoder.js';
 import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
 import { IMMUTABLE, type InodeTable, makeDev, type MountNode, type NodeStat } from './node.js';
-import { accessAclXattr, defaultAclXattr } from './posix-acl.js';
+import { accessAclXattr, defaultAclXattr } from '../src/fs/posix-acl.js';
+import { nameToDisplay } from '../src/pxar/names.js';
 
 const HARDLINK_WAIT_MS = 150;
 const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
@@ -117,9 +118,9 @@ abstract class PxarNode implements MountNode {
     const out = new Map<string, Uint8Array>();
     for (const x of md.xattrs) out.set(utf8(x.name), x.value);
     if (md.fcaps) out.set('security.capability', md.fcaps);
-    const access = accessAclXattr(md.acl, md.stat.mode);
+    const access = accessAclXattr(md.acl, md.stat.mode, nameToDisplay(this.e.entry.path));
     if (access) out.set('system.posix_acl_access', access);
-    const def = defaultAclXattr(md.acl);
+    const def = defaultAclXattr(md.acl, nameToDisplay(this.e.entry.path));
     if (def) out.set('system.posix_acl_default', def);
     return out;
   }

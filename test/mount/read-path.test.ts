@@ -12,7 +12,9 @@ import { ACL_NO_MASK, emptyAcl } from '../../src/pxar/format.js';
 import type { Digest } from '../../src/types.js';
 import { errnoOf, PathCache } from '../../mount/fuse-ops.js';
 import { IMMUTABLE, type MountNode } from '../../mount/node.js';
-import { accessAclXattr, defaultAclXattr } from '../../mount/posix-acl.js';
+import { accessAclXattr as accessAcl, defaultAclXattr as defaultAcl } from '../../src/fs/posix-acl.js';
+const accessAclXattr = (acl: Parameters<typeof accessAcl>[0], mode: number) => accessAcl(acl, mode, '/x');
+const defaultAclXattr = (acl: Parameters<typeof defaultAcl>[0]) => defaultAcl(acl, '/x');
 import { type Sandbox, sandbox } from '../helpers/cli.js';
 import { makeImage, MiB } from '../helpers/images.js';
 
