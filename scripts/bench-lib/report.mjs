@@ -36,6 +36,21 @@ export function consoleTable(results, toolNames) {
   return table.toString();
 }
 
+/** What the units of the rows present mean, and which way the ratio columns point. */
+function unitNotes(results, toolNames) {
+  const units = new Set(results.flatMap((s) => s.rows.map((r) => r.unit)));
+  const notes = [];
+  if (units.has('MB/s')) notes.push('MB/s = 10^6 bytes of image per second of wall time (process start to exit; higher is better).');
+  if (units.has('s')) notes.push('s = seconds of wall time, process start to exit (lower is better).');
+  if (units.has('MiB')) notes.push('MiB: lower is better.');
+  if (toolNames.includes('pbsfs') && toolNames.length > 1) notes.push(
+    '"pbsfs vs X" = how many times better pbsfs did than X on that row: ' +
+      [units.has('MB/s') && "pbsfs's MB/s ÷ X's MB/s", units.has('s') && "X's seconds ÷ pbsfs's seconds", units.has('MiB') && "X's MiB ÷ pbsfs's MiB"].filter(Boolean).join(', ') +
+      '. Above 1× pbsfs is ahead, below 1× behind.',
+  );
+  return notes.join(' ');
+}
+
 export function markdown(results, toolNames, meta) {
   const { header, rows } = tableRows(results, toolNames);
   const line = (cells) => `| ${cells.join(' | ')} |`;
@@ -50,9 +65,7 @@ export function markdown(results, toolNames, meta) {
     line(header.map((_, i) => (i === 0 ? '---' : '---:'))),
     ...rows.map(line),
     '',
-    'MB/s = 10^6 bytes of image per second of wall time (process start to exit; higher is better); s = seconds of wall time ' +
-      '(lower is better); MiB: lower is better. "pbsfs vs X" = how many times better pbsfs did than X on that row: ' +
-      "pbsfs's MB/s ÷ X's MB/s, X's seconds ÷ pbsfs's seconds, X's MiB ÷ pbsfs's MiB. Above 1× pbsfs is ahead, below 1× behind.",
+    unitNotes(results, toolNames),
     '',
   ];
   for (const s of results) out.push(`**${s.title}.** ${s.description}`, '');
