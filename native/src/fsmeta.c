@@ -16,79 +16,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <node_api.h>
+#include "napi-util.h"
 
 #define PATH_BUF 4097
 #define XATTR_NAME_BUF 256
 #define XATTR_VALUE_MAX 65536
 #define XATTR_LIST_MAX_BYTES 65536
-
-static const char *errno_name(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EIO: return "EIO";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case EEXIST: return "EEXIST";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case EINVAL: return "EINVAL";
-    case ENOTTY: return "ENOTTY";
-    case ENOSPC: return "ENOSPC";
-    case EROFS: return "EROFS";
-    case ERANGE: return "ERANGE";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ENOSYS: return "ENOSYS";
-    case ELOOP: return "ELOOP";
-    case ENODATA: return "ENODATA";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case E2BIG: return "E2BIG";
-    case EDQUOT: return "EDQUOT";
-    case ENXIO: return "ENXIO";
-    default: return NULL;
-  }
-}
-
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  char codebuf[32];
-  const char *name = errno_name(err);
-  if (name == NULL) {
-    snprintf(codebuf, sizeof codebuf, "E%d", err);
-    name = codebuf;
-  }
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s (%s)", syscall, strerror(err), name);
-  napi_value code, message, error, errno_value, syscall_value;
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_create_int32(env, -err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-  napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
-  return NULL;
-}
-
-static napi_value throw_type(napi_env env, const char *msg) {
-  napi_throw_type_error(env, "EINVAL", msg);
-  return NULL;
-}
-
-static napi_value undefined(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
-
-static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
-  return argc >= want;
-}
 
 // Copies a Buffer/Uint8Array or string argument into `out` as a NUL-terminated byte string.
 // Returns 0 on a type error, -1 when too long or containing NUL, 1 on success.
@@ -439,19 +372,7 @@ static napi_value js_set_projid(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static void set_fn(napi_env env, napi_value obj, const char *name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
-  napi_set_named_property(env, obj, name, fn);
-}
-
-static void set_u32(napi_env env, napi_value obj, const char *name, uint32_t value) {
-  napi_value v;
-  napi_create_uint32(env, value, &v);
-  napi_set_named_property(env, obj, name, v);
-}
-
-static napi_value init(napi_env env, napi_value exports) {
+void register_fsmeta(napi_env env, napi_value exports) {
   set_fn(env, exports, "llistxattr", js_llistxattr);
   set_fn(env, exports, "lgetxattr", js_lgetxattr);
   set_fn(env, exports, "lsetxattr", js_lsetxattr);
@@ -476,7 +397,5 @@ static napi_value init(napi_env env, napi_value exports) {
   set_u32(env, fl, "NOCOMP", FS_NOCOMP_FL);
   set_u32(env, fl, "PROJINHERIT", FS_PROJINHERIT_FL);
   napi_set_named_property(env, exports, "FS_FL", fl);
-  return exports;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -12,71 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <node_api.h>
-
-static const char *errno_name(int err) {
-  switch (err) {
-    case EAGAIN: return "EAGAIN"; // == EWOULDBLOCK on Linux
-    case EACCES: return "EACCES";
-    case EBADF: return "EBADF";
-    case EINTR: return "EINTR";
-    case EINVAL: return "EINVAL";
-    case ENOLCK: return "ENOLCK";
-    case EDEADLK: return "EDEADLK";
-    case EIO: return "EIO";
-    case ENOENT: return "ENOENT";
-    case ENOTDIR: return "ENOTDIR";
-    case EPERM: return "EPERM";
-    case ENOSYS: return "ENOSYS";
-    case ENOSPC: return "ENOSPC";
-    case EROFS: return "EROFS";
-    case ENOMEM: return "ENOMEM";
-    case ELOOP: return "ELOOP";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    default: return NULL;
-  }
-}
-
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  char codebuf[32];
-  const char *name = errno_name(err);
-  if (name == NULL) {
-    snprintf(codebuf, sizeof codebuf, "E%d", err);
-    name = codebuf;
-  }
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s (%s)", syscall, strerror(err), name);
-  napi_value code, message, error, errno_value, syscall_value;
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_create_int32(env, -err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-  napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
-  return NULL;
-}
-
-static napi_value throw_type(napi_env env, const char *msg) {
-  napi_throw_type_error(env, "EINVAL", msg);
-  return NULL;
-}
-
-static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
-  return argc >= want;
-}
+#include "napi-util.h"
 
 static int get_fd(napi_env env, napi_value v, int *fd) {
   return napi_get_value_int32(env, v, fd) == napi_ok && *fd >= 0;
-}
-
-static napi_value undefined(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
 }
 
 // flock(fd, op): op is a combination of LOCK_SH/LOCK_EX/LOCK_UN and LOCK_NB.
@@ -204,13 +143,7 @@ static void set_int(napi_env env, napi_value obj, const char *name, int value) {
   napi_set_named_property(env, obj, name, v);
 }
 
-static void set_fn(napi_env env, napi_value obj, const char *name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
-  napi_set_named_property(env, obj, name, fn);
-}
-
-static napi_value init(napi_env env, napi_value exports) {
+void register_locks(napi_env env, napi_value exports) {
   set_fn(env, exports, "flock", js_flock);
   set_fn(env, exports, "fcntlLock", js_fcntl_lock);
   set_fn(env, exports, "syncfs", js_syncfs);
@@ -219,7 +152,5 @@ static napi_value init(napi_env env, napi_value exports) {
   set_int(env, exports, "LOCK_EX", LOCK_EX);
   set_int(env, exports, "LOCK_UN", LOCK_UN);
   set_int(env, exports, "LOCK_NB", LOCK_NB);
-  return exports;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -144,6 +144,24 @@ export class SnapshotWriter {
   }
 
   /**
+   * Adds an image archive whose chunks are already stored, one digest per 4 MiB slot in image order (writers that
+   * fill slots in any order, like the mount, collect them first). Call previousIndex(fileName) before storing chunks.
+   */
+  async addFixedArchiveDigests(fileName: string, size: number, digests: readonly Digest[]): Promise<ClosedIndex> {
+    this.checkName(fileName, '.fidx');
+    const writer = await FixedIndexWriter.create(join(this.dir, fileName), size, this.opts.codec, this.fsyncEach);
+    try {
+      for (const d of digests) await writer.append(d);
+      const closed = await writer.close();
+      this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
+      return closed;
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  }
+
+  /**
    * Opens a dynamic archive (`NAME.pxar.didx`, `.mpxar.didx`, `.ppxar.didx`, `catalog.pcat1.didx`): write its bytes,
    * the chunker cuts them; close() adds it to the manifest.
    */

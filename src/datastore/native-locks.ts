@@ -1,10 +1,6 @@
-// Loader for the N-API addon in native/ (flock, fcntl record locks, syncfs, utimensat).
+// Typed view of the N-API addon in native/ (flock, fcntl record locks, syncfs, utimensat).
 // Node exposes none of these, and the PBS on-disk protocol needs all of them (spec §4, §4.1).
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PbsError } from '../errors.js';
+import { nativeAddon } from '../native.js';
 
 export interface NativeLocks {
   /** flock(2); `op` combines LOCK_SH / LOCK_EX / LOCK_UN with LOCK_NB. Throws an Error with `code` on failure. */
@@ -21,29 +17,8 @@ export interface NativeLocks {
   readonly LOCK_NB: number;
 }
 
-const ADDON = join('native', 'build', 'Release', 'pbsfs_native.node');
-let loaded: NativeLocks | undefined;
-
-/** Finds the package root above this module (src/datastore or dist/src/datastore) that holds the built addon. */
-function findAddon(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, ADDON);
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
 export function nativeLocks(): NativeLocks {
-  if (loaded) return loaded;
-  const path = findAddon();
-  if (!path) {
-    throw new PbsError('EUNSUPPORTED', `native addon ${ADDON} is not built (run: cd native && node-gyp rebuild)`);
-  }
-  const require = createRequire(import.meta.url);
-  loaded = require(path) as NativeLocks;
-  return loaded;
+  return nativeAddon<NativeLocks>();
 }
 
 /** Errno name of an error thrown by the addon (or by node:fs). */

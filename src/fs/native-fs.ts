@@ -1,11 +1,6 @@
-// Loader for the filesystem-metadata part of the N-API addon (native/src/fsmeta.c): xattrs without following
+// Typed view of the filesystem-metadata part of the N-API addon (native/src/fsmeta.c): xattrs without following
 // symlinks, mknod, utimensat with nanoseconds, chattr flags and quota project ids, which Node does not expose.
-// The addon-finding loop mirrors src/datastore/native-locks.ts (not exported there), for a second .node file.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PbsError } from '../errors.js';
+import { nativeAddon } from '../native.js';
 
 /** Paths are raw bytes (Buffer) or UTF-8 strings. All calls are synchronous and throw an Error with `code`. */
 export type FsPath = Uint8Array | string;
@@ -30,23 +25,6 @@ export interface NativeFs {
   readonly FS_FL: Readonly<Record<'APPEND' | 'NOATIME' | 'COMPR' | 'NOCOW' | 'NODUMP' | 'DIRSYNC' | 'IMMUTABLE' | 'SYNC' | 'NOCOMP' | 'PROJINHERIT', number>>;
 }
 
-const ADDON = join('native', 'build', 'Release', 'pbsfs_fsmeta.node');
-let loaded: NativeFs | undefined;
-
-function findAddon(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, ADDON);
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
 export function nativeFs(): NativeFs {
-  if (loaded) return loaded;
-  const path = findAddon();
-  if (!path) throw new PbsError('EUNSUPPORTED', `native addon ${ADDON} is not built (run: npm run build:native)`);
-  loaded = createRequire(import.meta.url)(path) as NativeFs;
-  return loaded;
+  return nativeAddon<NativeFs>();
 }

@@ -1,0 +1,16 @@
+// Helpers shared by the addon's parts: errno errors like Node's fs errors, argument access, exports.
+#ifndef PBSFS_NAPI_UTIL_H
+#define PBSFS_NAPI_UTIL_H
+#include <stdint.h>
+#include <node_api.h>
+
+napi_value throw_errno(napi_env env, int err, const char *syscall);
+napi_value throw_type(napi_env env, const char *msg);
+napi_value undefined(napi_env env);
+int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv);
+void set_fn(napi_env env, napi_value obj, const char *name, napi_callback cb);
+void set_u32(napi_env env, napi_value obj, const char *name, uint32_t value);
+
+void register_locks(napi_env env, napi_value exports);
+void register_fsmeta(napi_env env, napi_value exports);
+#endif
