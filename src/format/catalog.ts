@@ -1,7 +1,7 @@
 // catalog.pcat1 (spec §9): varints, a streaming post-order writer and a bounded random-access reader.
 import { PbsError } from '../errors.js';
 import type { ByteSink } from '../pxar/encoder.js';
-import { checkName, nameToDisplay, toNameBytes } from '../pxar/names.js';
+import { checkName, nameToDisplay, splitPath, toNameBytes } from '../pxar/names.js';
 import { readRange, type ReadAt } from '../pxar/read-at.js';
 
 /** spec §9: SHA-256("Proxmox Backup Catalog file v1.0")[0..8]. */
@@ -288,17 +288,6 @@ export class CatalogReader {
   }
 }
 
-function splitPath(path: Uint8Array): Uint8Array[] {
-  const parts: Uint8Array[] = [];
-  let start = 0;
-  for (let i = 0; i <= path.length; i++) {
-    if (i === path.length || path[i] === 0x2f) {
-      if (i > start) parts.push(path.subarray(start, i));
-      start = i + 1;
-    }
-  }
-  return parts;
-}
 
 /** One `catalog dump` line: `type "path"`, plus size and UTC mtime for files. */
 export function formatCatalogDumpLine(path: Uint8Array, e: CatalogEntry): string {

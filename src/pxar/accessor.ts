@@ -6,7 +6,7 @@ import {
 } from './format.js';
 import { parseGoodbyeItem, type GoodbyeItem } from './goodbye.js';
 import { checkPayloadHeader, payloadContents, readContent, readEntryAt, readHeader } from './decoder.js';
-import { bytesEqual, joinPath, toNameBytes } from './names.js';
+import { bytesEqual, joinPath, splitPath, toNameBytes } from './names.js';
 import { rangePullReader, readRange, type ReadAt } from './read-at.js';
 import { SeqReader } from './seq-reader.js';
 
@@ -279,15 +279,3 @@ function lastComponent(path: Uint8Array): Uint8Array {
   return path.subarray(path.lastIndexOf(0x2f) + 1);
 }
 
-/** Path components; empty ones (leading, doubled or trailing `/`) are dropped. */
-function splitPath(path: Uint8Array): Uint8Array[] {
-  const parts: Uint8Array[] = [];
-  let start = 0;
-  for (let i = 0; i <= path.length; i++) {
-    if (i === path.length || path[i] === 0x2f) {
-      if (i > start) parts.push(path.subarray(start, i));
-      start = i + 1;
-    }
-  }
-  return parts;
-}
