@@ -99,7 +99,7 @@ export function registerMount(program: Command): void {
       .option('--store <name>', 'datastore to show (repeatable; default: all configured)', collect, [])
       .option('--ns <ns>', 'namespace of SNAPSHOT')
       .option('--keyfile <file>', 'encryption key for encrypted snapshots')
-      .option('--cache-size <MiB>', 'decoded chunk cache per datastore', '128'),
+      .option('--cache-size <MiB>', 'decoded chunk cache per datastore', '64'),
   ).action(async (first: string, archive: string | undefined, mnt: string | undefined, opts: MountOpts) => {
     if (archive === undefined) {
       await runMount(first, opts, async (ctx) => {
