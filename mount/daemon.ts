@@ -14,6 +14,8 @@ export interface ServeOptions {
   guard?: (path: string) => Promise<void>;
   allowOther?: boolean;
   pidFile?: string;
+  /** false: the tree takes writes (new snapshots); default read-only. */
+  readOnly?: boolean;
 }
 
 /** Mounts and serves; resolves once the mount is gone and everything is cleaned up. */
@@ -21,7 +23,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const tree = new TreeOps({ root: opts.root, log: opts.log, guard: opts.guard });
   let finished!: () => void;
   const done = new Promise<void>((res) => (finished = res));
-  const session = await FuseSession.mount({ mountpoint: opts.mountpoint, ops: tree.ops(), log: opts.log, allowOther: opts.allowOther, onGone: () => finished() });
+  const session = await FuseSession.mount({ mountpoint: opts.mountpoint, ops: tree.ops(), log: opts.log, allowOther: opts.allowOther, readOnly: opts.readOnly, onGone: () => finished() });
   const pidText = `${process.pid}\n`;
   const reg = registryFile(session.mountpoint);
   await mkdir(registryDir(), { recursive: true, mode: 0o700 });

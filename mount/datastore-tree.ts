@@ -1,10 +1,12 @@
 // The datastore levels of the tree, mirroring PBS paths: /<store>/[ns/<ns>/...]<type>/<id>/<time>/, with a
 // `latest` symlink per group. Listings are read fresh (short cache lifetime), so new snapshots just appear.
-import { formatBackupTime, namespaceChild, ROOT_NAMESPACE } from '../src/datastore/names.js';
+import { formatBackupTime, namespaceChild, parseBackupTime, parseBackupType, ROOT_NAMESPACE, validateBackupId } from '../src/datastore/names.js';
+import { PbsError } from '../src/errors.js';
 import type { BackupNamespace, BackupType, GroupRef } from '../src/types.js';
-import { LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, S_IFLNK } from './node.js';
+import { EROFS, ErrnoError, LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, type WriteHandle } from './node.js';
 import { SnapshotDirNode } from './snapshot-dir.js';
 import type { OpenStore, StoreSet } from './stores.js';
+import { ImageFileNode } from './write/image-file.js';
 
 abstract class LiveDir implements MountNode {
   readonly ttlMs = LIVE_TTL_MS;
@@ -15,7 +17,10 @@ abstract class LiveDir implements MountNode {
   ) {}
   async stat(): Promise<NodeStat> {
     const ctx = this.stores.ctx;
-    return { mode: S_IFDIR | 0o555, uid: 0, gid: 0, size: 0, nlink: 2, ino: ctx.inodes.get(this.key), rdev: 0, mtimeMs: ctx.startedMs };
+    return { mode: S_IFDIR | (ctx.writable ? 0o755 : 0o555), uid: 0, gid: 0, size: 0, nlink: 2, ino: ctx.inodes.get(this.key), rdev: 0, mtimeMs: ctx.startedMs };
+  }
+  protected assertWritable(): void {
+    if (!this.stores.ctx.writable) throw new ErrnoError(EROFS, `the mount is read-only: ${this.key}`);
   }
   abstract readdir(): Promise<Array<[string, MountNode]>>;
   async lookup(name: string): Promise<MountNode | null> {
@@ -45,10 +50,21 @@ class NamespaceDir extends LiveDir {
     const [groups, namespaces] = await Promise.all([ds.listGroups(this.ns), ds.listNamespaces(this.ns, 1)]);
     const out: Array<[string, MountNode]> = [];
     if (namespaces.length > 1) out.push(['ns', new NamespaceListDir(this.stores, `${this.key}/ns`, this.storeName, this.ns)]);
-    for (const type of new Set(groups.map((g) => g.type))) {
+    const store = await this.stores.get(this.storeName);
+    const types = new Set(groups.map((g) => g.type));
+    for (const type of ['ct', 'host', 'vm'] as const) if (store.newTypeDirs.has(`${this.key}/${type}`)) types.add(type);
+    for (const type of types) {
       out.push([type, new TypeDir(this.stores, `${this.key}/${type}`, this.storeName, this.ns, type)]);
     }
     return out;
+  }
+  /** `mkdir vm`: a backup-type directory, kept in memory until a group is made in it. */
+  async mkdir(name: string): Promise<void> {
+    this.assertWritable();
+    const type = parseBackupType(name);
+    const store = await this.stores.get(this.storeName);
+    if ((await this.readdir()).some(([n]) => n === type)) throw new PbsError('EEXIST', 'directory exists', { path: `${this.key}/${name}` });
+    store.newTypeDirs.add(`${this.key}/${type}`);
   }
 }
 
@@ -76,14 +92,20 @@ class TypeDir extends LiveDir {
       .filter((g) => g.type === this.type)
       .map((g) => [g.id, new GroupDir(this.stores, `${this.key}/${g.id}`, this.storeName, g)]);
   }
+  /** `mkdir web1`: a new (empty) backup group owned by root@pam. */
+  async mkdir(name: string): Promise<void> {
+    this.assertWritable();
+    const { ds } = await this.stores.get(this.storeName);
+    const { created } = await ds.createGroup({ ns: this.ns, type: this.type, id: validateBackupId(name) }, 'root@pam');
+    if (!created) throw new PbsError('EEXIST', 'group exists', { path: `${this.key}/${name}` });
+  }
 }
 
 class GroupDir extends LiveDir {
   constructor(stores: StoreSet, key: string, private readonly storeName: string, private readonly group: GroupRef) {
     super(stores, key);
   }
-  async readdir(): Promise<Array<[string, MountNode]>> {
-    const store: OpenStore = await this.stores.get(this.storeName);
+  private async list(store: OpenStore): Promise<Array<[string, MountNode]>> {
     const list = await store.ds.listSnapshots(this.group);
     const out: Array<[string, MountNode]> = list.map((info) => {
       // Kept per store: a finished snapshot never changes, so its manifest is loaded once.
@@ -94,9 +116,47 @@ class GroupDir extends LiveDir {
       }
       return [formatBackupTime(info.ref.time), node];
     });
-    const last = list.at(-1);
-    if (last) out.push(['latest', new SymlinkNode(this.stores, `${this.key}/latest`, formatBackupTime(last.ref.time))]);
+    if (list.length) {
+      // Resolved at each readlink: a snapshot finished a moment ago must not be hidden by a cached link.
+      const newest = async (): Promise<string> => {
+        await store.writers.get(store.ds.groupPath(this.group))?.finishing.catch(() => undefined);
+        const now = await store.ds.listSnapshots(this.group);
+        return formatBackupTime((now.at(-1) ?? list.at(-1)!).ref.time);
+      };
+      out.push(['latest', new SymlinkNode(this.stores, `${this.key}/latest`, newest)]);
+    }
+    const writing = store.writers.get(store.ds.groupPath(this.group));
+    if (writing instanceof ImageFileNode) out.push([writing.name, writing]);
     return out;
+  }
+  override async readdir(): Promise<Array<[string, MountNode]>> {
+    // A copy that just closed is listed as its snapshot, not as the file or nothing.
+    const store = await this.stores.get(this.storeName);
+    await store.writers.get(store.ds.groupPath(this.group))?.finishing.catch(() => undefined);
+    return this.list(store);
+  }
+  /** A regular file here becomes a new snapshot with one image archive. */
+  async create(name: string): Promise<WriteHandle> {
+    this.assertWritable();
+    const store = await this.stores.get(this.storeName);
+    const node = await ImageFileNode.begin(this.stores.ctx, store, this.group, name);
+    return node.openWrite();
+  }
+  /** Forgets a finished snapshot: only with --allow-forget, never a protected one (EPERM). */
+  async rmdir(name: string): Promise<void> {
+    this.assertWritable();
+    let time: number;
+    try {
+      time = parseBackupTime(name);
+    } catch {
+      throw new PbsError('EPERM', `'${name}' is not a snapshot directory`, { path: `${this.key}/${name}` });
+    }
+    if (!this.stores.ctx.allowForget) throw new PbsError('EPERM', 'removing snapshots needs a mount with --allow-forget', { path: `${this.key}/${name}` });
+    const store = await this.stores.get(this.storeName);
+    const ref = { ...this.group, time };
+    await store.ds.forgetSnapshot(ref);
+    store.snapshots.delete(store.ds.snapshotPath(ref));
+    this.stores.ctx.log.info(`forgot snapshot ${store.ds.snapshotPath(ref)}`);
   }
 }
 
@@ -105,13 +165,13 @@ class SymlinkNode implements MountNode {
   constructor(
     private readonly stores: StoreSet,
     private readonly key: string,
-    private readonly target: string,
+    private readonly target: () => Promise<string>,
   ) {}
   async stat(): Promise<NodeStat> {
     const ctx = this.stores.ctx;
-    return { mode: S_IFLNK | 0o777, uid: 0, gid: 0, size: Buffer.byteLength(this.target), nlink: 1, ino: ctx.inodes.get(this.key), rdev: 0, mtimeMs: ctx.startedMs };
+    return { mode: S_IFLNK | 0o777, uid: 0, gid: 0, size: Buffer.byteLength(await this.target()), nlink: 1, ino: ctx.inodes.get(this.key), rdev: 0, mtimeMs: ctx.startedMs };
   }
   async readlink(): Promise<string> {
-    return this.target;
+    return this.target();
   }
 }

@@ -26,6 +26,25 @@ declare module 'fuse-native' {
     getxattr?(path: string, name: string, position: number, cb: Cb<Buffer | null>): void;
     listxattr?(path: string, cb: Cb<string[]>): void;
     statfs?(path: string, cb: Cb<Record<string, number>>): void;
+    create?(path: string, mode: number, cb: Cb<number>): void;
+    /** cb takes the byte count or a negative errno. */
+    write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
+    flush?(path: string, fd: number, cb: (err: number) => void): void;
+    fsync?(path: string, datasync: boolean, fd: number, cb: (err: number) => void): void;
+    truncate?(path: string, size: number, cb: (err: number) => void): void;
+    ftruncate?(path: string, fd: number, size: number, cb: (err: number) => void): void;
+    mkdir?(path: string, mode: number, cb: (err: number) => void): void;
+    rmdir?(path: string, cb: (err: number) => void): void;
+    unlink?(path: string, cb: (err: number) => void): void;
+    rename?(src: string, dest: string, cb: (err: number) => void): void;
+    symlink?(target: string, path: string, cb: (err: number) => void): void;
+    link?(src: string, path: string, cb: (err: number) => void): void;
+    mknod?(path: string, mode: number, dev: number, cb: (err: number) => void): void;
+    chmod?(path: string, mode: number, cb: (err: number) => void): void;
+    chown?(path: string, uid: number, gid: number, cb: (err: number) => void): void;
+    utimens?(path: string, atime: number, mtime: number, cb: (err: number) => void): void;
+    setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: (err: number) => void): void;
+    removexattr?(path: string, name: string, cb: (err: number) => void): void;
   }
   export interface FuseOptions {
     maxRead?: number;

@@ -3,11 +3,25 @@
 import type { FuseOps, FuseStat } from 'fuse-native';
 import { isPbsError } from '../src/errors.js';
 import type { Logger } from './log.js';
-import { IMMUTABLE, type MountNode, type NodeStat } from './node.js';
+import { EROFS, ErrnoError, IMMUTABLE, type MountNode, type NodeStat, type WriteHandle } from './node.js';
 
 const ERRNO: Record<string, number> = {
-  EPERM: -1, ENOENT: -2, EIO: -5, EACCES: -13, EBUSY: -16, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, ERANGE: -34, ENODATA: -61,
+  EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28,
+  EROFS: -30, ERANGE: -34, ENODATA: -61, ENOTSUP: -95, EDQUOT: -122,
 };
+/** Errors of the datastore's own filesystem that the writing process must see as they are. */
+const PASSED_THROUGH = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EFBIG']);
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+
+/** The errno of an OS error somewhere in the cause chain, when it is one the writer must see. */
+function osErrno(e: unknown): number | undefined {
+  for (let c = e, depth = 0; c && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && PASSED_THROUGH.has(code)) return ERRNO[code];
+  }
+  return undefined;
+}
 
 /** An ordinary filesystem answer (no such name, not a directory, no such attribute), not a failure to log. */
 class FsAnswer {
@@ -16,9 +30,12 @@ class FsAnswer {
 
 /** PbsError codes as errnos: format damage and anything unexpected is EIO. */
 export function errnoOf(e: unknown): number {
-  if (e instanceof FsAnswer) return e.errno;
+  if (e instanceof FsAnswer || e instanceof ErrnoError) return e.errno;
+  const os = osErrno(e);
+  if (os !== undefined) return os;
   if (isPbsError(e)) {
-    if (e.code === 'ECORRUPT' || e.code === 'ETOOBIG' || e.code === 'EUNSUPPORTED' || e.code === 'EEXIST') return ERRNO.EIO!;
+    if (e.code === 'ECORRUPT' || e.code === 'EUNSUPPORTED') return ERRNO.EIO!;
+    if (e.code === 'ETOOBIG') return ERRNO.EFBIG!;
     return ERRNO[e.code] ?? ERRNO.EIO!;
   }
   return ERRNO.EIO!;
@@ -88,7 +105,7 @@ function toFuseStat(s: NodeStat): FuseStat {
 export class TreeOps {
   private readonly cache: PathCache;
   private readonly listings: Generations<Array<[string, MountNode]>>;
-  private readonly handles = new Map<number, MountNode>();
+  private readonly handles = new Map<number, { node: MountNode; w?: WriteHandle }>();
   private nextFd = 1;
 
   constructor(private readonly opts: TreeOpsOptions) {
@@ -135,12 +152,37 @@ export class TreeOps {
       (v) => done(0, v),
       (e: unknown) => {
         const errno = errnoOf(e);
-        if (!(e instanceof FsAnswer) && (errno === ERRNO.EIO || errno === ERRNO.EACCES || !isPbsError(e))) {
+        if (!(e instanceof FsAnswer) && !(e instanceof ErrnoError) && (errno === ERRNO.EIO || errno === ERRNO.EACCES || !isPbsError(e))) {
           this.opts.log.error(`${op} ${path}: ${isPbsError(e) ? e.message : ((e as Error)?.stack ?? String(e))}`);
         }
         done(errno);
       },
     );
+  }
+
+  private addHandle(node: MountNode, w?: WriteHandle): number {
+    const fd = this.nextFd++;
+    this.handles.set(fd, { node, w });
+    return fd;
+  }
+
+  private async parentOf(path: string): Promise<{ parent: MountNode; name: string }> {
+    const slash = path.lastIndexOf('/');
+    return { parent: await this.resolve(slash === 0 ? '/' : path.slice(0, slash)), name: path.slice(slash + 1) };
+  }
+
+  private async settable(path: string): Promise<MountNode> {
+    const node = await this.resolve(path);
+    if (!node.setattr) throw new FsAnswer(EROFS);
+    return node;
+  }
+
+  /** EROFS for an existing path (ENOENT where there is nothing to change). */
+  private async readOnly(path: string): Promise<never> {
+    await this.resolve(path).catch((e: unknown) => {
+      if (!(e instanceof FsAnswer)) throw e;
+    });
+    throw new FsAnswer(EROFS);
   }
 
   ops(): FuseOps {
@@ -161,21 +203,80 @@ export class TreeOps {
           for (const [name, child] of entries) this.cache.set(prefix + name, child, now);
           return ['.', '..', ...entries.map(([name]) => name)];
         }, cb),
-      open: (path, _flags, cb) =>
+      open: (path, flags, cb) =>
         this.run('open', path, async () => {
           const node = await this.resolve(path);
           if (!node.read) throw new FsAnswer(ERRNO.EISDIR!);
-          const fd = this.nextFd++;
-          this.handles.set(fd, node);
-          return fd;
+          let w: WriteHandle | undefined;
+          if ((flags & O_ACCMODE) !== 0 || flags & O_TRUNC) {
+            if (!node.openWrite) throw new FsAnswer(EROFS);
+            w = await node.openWrite();
+            if (flags & O_TRUNC) await w.truncate(0);
+          }
+          return this.addHandle(node, w);
         }, cb),
-      release: (_path, fd, cb) => {
+      create: (path, mode, cb) =>
+        this.run('create', path, async () => {
+          const { parent, name } = await this.parentOf(path);
+          if (!parent.create) throw new FsAnswer(EROFS);
+          const w = await parent.create(name, mode);
+          this.cache.set(path, w.node, Date.now());
+          return this.addHandle(w.node, w);
+        }, cb),
+      release: (path, fd, cb) => {
+        const h = this.handles.get(fd);
         this.handles.delete(fd);
+        // close() has returned already (flush reported its errors); a failure here can only be logged.
+        if (h?.w) this.run('release', path, () => h.w!.release(), () => undefined);
         cb(0);
       },
+      flush: (path, fd, cb) => this.run('flush', path, async () => this.handles.get(fd)?.w?.flush(), cb),
+      fsync: (path, _datasync, fd, cb) => this.run('fsync', path, async () => this.handles.get(fd)?.w?.flush(), cb),
+      write: (path, fd, buf, len, pos, cb) =>
+        this.run('write', path, async () => {
+          const w = this.handles.get(fd)?.w;
+          if (!w) throw new FsAnswer(ERRNO.EBADF!);
+          return w.write(buf.subarray(0, len), pos);
+        }, (err, n) => cb(err < 0 ? err : (n ?? 0))),
+      truncate: (path, size, cb) =>
+        this.run('truncate', path, async () => {
+          const node = await this.resolve(path);
+          if (!node.truncate) throw new FsAnswer(EROFS);
+          await node.truncate(size);
+        }, cb),
+      ftruncate: (path, fd, size, cb) =>
+        this.run('ftruncate', path, async () => {
+          const w = this.handles.get(fd)?.w;
+          if (!w) throw new FsAnswer(EROFS);
+          await w.truncate(size);
+        }, cb),
+      mkdir: (path, mode, cb) =>
+        this.run('mkdir', path, async () => {
+          const { parent, name } = await this.parentOf(path);
+          if (!parent.mkdir) throw new FsAnswer(EROFS);
+          await parent.mkdir(name, mode);
+        }, cb),
+      rmdir: (path, cb) =>
+        this.run('rmdir', path, async () => {
+          const { parent, name } = await this.parentOf(path);
+          if (!parent.rmdir) throw new FsAnswer(EROFS);
+          await parent.rmdir(name);
+        }, cb),
+      chmod: (path, mode, cb) => this.run('chmod', path, async () => (await this.settable(path)).setattr!({ mode }), cb),
+      chown: (path, uid, gid, cb) => this.run('chown', path, async () => (await this.settable(path)).setattr!({ uid, gid }), cb),
+      utimens: (path, _atime, mtime, cb) => this.run('utimens', path, async () => (await this.settable(path)).setattr!({ mtimeMs: mtime }), cb),
+      // Everything else that changes the tree: only where a node says it may, which today is nowhere.
+      unlink: (path, cb) => this.run('unlink', path, async () => this.readOnly(path), cb),
+      rename: (src, _dest, cb) => this.run('rename', src, async () => this.readOnly(src), cb),
+      symlink: (_target, path, cb) => this.run('symlink', path, async () => this.readOnly(path), cb),
+      link: (_src, path, cb) => this.run('link', path, async () => this.readOnly(path), cb),
+      mknod: (path, _mode, _dev, cb) => this.run('mknod', path, async () => this.readOnly(path), cb),
+      setxattr: (path, _name, _value, _position, _flags, cb) => this.run('setxattr', path, async () => this.readOnly(path), cb),
+      removexattr: (path, _name, cb) => this.run('removexattr', path, async () => this.readOnly(path), cb),
       read: (path, fd, buf, len, pos, cb) =>
         this.run('read', path, async () => {
-          const node = this.handles.get(fd) ?? (await this.resolve(path));
+          const h = this.handles.get(fd);
+          const node = h?.w ?? h?.node ?? (await this.resolve(path));
           if (!node.read) throw new FsAnswer(ERRNO.EISDIR!);
           const data = await node.read(pos, len);
           buf.set(data.subarray(0, len));

@@ -45,6 +45,8 @@ export interface SessionOptions {
   allowOther?: boolean;
   /** Kernel attribute/entry cache lifetime in seconds (one value for the whole mount in libfuse 2). */
   cacheSeconds?: number;
+  /** The kernel refuses every change (EROFS) before it reaches the daemon. */
+  readOnly?: boolean;
   /** Called once when the mount is gone, whoever unmounted it. */
   onGone?: () => void;
 }
@@ -91,8 +93,8 @@ export class FuseSession {
       entryTimeout: secs,
       attrTimeout: secs,
       // fuse-native has no option for these; its comma-joined option string carries them (inode numbers for
-      // hardlinks, and a read-only mount so writes fail with EROFS).
-      fsname: 'pbsfs,use_ino,ro',
+      // hardlinks; a read-only mount, or writes of up to 1 MiB per request instead of 4 KiB).
+      fsname: `pbsfs,use_ino,${opts.readOnly === false ? 'big_writes,max_write=1048576' : 'ro'}`,
       timeout: 60_000,
     });
     await new Promise<void>((res, rej) =>

@@ -23,7 +23,40 @@ export interface MountNode {
   xattrs?(): Promise<ReadonlyMap<string, Uint8Array>>;
   /** How long the node may be reused from the path cache: datastore-level nodes change, archive contents never do. */
   readonly ttlMs: number;
+  // The write side: a node without the method is read-only there (EROFS).
+  mkdir?(name: string, mode: number): Promise<void>;
+  rmdir?(name: string): Promise<void>;
+  create?(name: string, mode: number): Promise<WriteHandle>;
+  /** Another open for writing of a file that is being written. */
+  openWrite?(): Promise<WriteHandle>;
+  truncate?(size: number): Promise<void>;
+  /** chmod/chown/utimens. */
+  setattr?(change: { mode?: number; uid?: number; gid?: number; mtimeMs?: number }): Promise<void>;
 }
+
+/** One open-for-writing of a file. */
+export interface WriteHandle {
+  readonly node: MountNode;
+  /** Writes all of `data` at `offset`; resolves with its length. */
+  write(data: Uint8Array, offset: number): Promise<number>;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  truncate(size: number): Promise<void>;
+  /** close()/fsync(): reports failures of writes so far. */
+  flush(): Promise<void>;
+  release(): Promise<void>;
+}
+
+/** A filesystem answer that has no PbsError code (the mount or a finished snapshot is read-only). */
+export class ErrnoError extends Error {
+  constructor(
+    /** Negative errno. */
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+export const EROFS = -30;
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;

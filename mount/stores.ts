@@ -29,6 +29,10 @@ export interface MountContext {
   cacheBytes: number;
   /** Directory mtime for nodes that have no time of their own. */
   startedMs: number;
+  /** Group directories take new snapshots (false: the whole mount is read-only). */
+  writable?: boolean;
+  /** rmdir of a finished, unprotected snapshot forgets it (else EPERM). */
+  allowForget?: boolean;
 }
 
 export interface OpenStore {
@@ -36,6 +40,10 @@ export interface OpenStore {
   chunks: ChunkReader;
   /** Snapshot directory nodes by path, reused while the snapshot exists. */
   snapshots: Map<string, SnapshotDirNode>;
+  /** Writes in progress through the mount, by group directory (one per group). */
+  writers: Map<string, { name: string; finishing: Promise<void> }>;
+  /** Backup-type directories made with mkdir that hold no group yet, by `<ns path>/<type>`. */
+  newTypeDirs: Set<string>;
 }
 
 export class StoreSet {
@@ -76,6 +84,8 @@ export class StoreSet {
         ds,
         chunks: new ChunkReader(new ChunkDirSource(join(ds.path, '.chunks')), this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
         snapshots: new Map<string, SnapshotDirNode>(),
+        writers: new Map<string, { name: string; finishing: Promise<void> }>(),
+        newTypeDirs: new Set<string>(),
       }));
       store.catch(() => this.open.delete(name));
       entry = { path: cfg.path, store };

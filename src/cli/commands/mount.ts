@@ -29,6 +29,8 @@ interface MountOpts extends DaemonOpts {
   ns?: string;
   keyfile?: string;
   cacheSize: string;
+  readOnly?: boolean;
+  allowForget?: boolean;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -67,18 +69,18 @@ async function detach(mountpoint: string, opts: DaemonOpts): Promise<void> {
   });
 }
 
-async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> }>): Promise<void> {
+async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string; writable?: boolean; allowForget?: boolean }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> }>): Promise<void> {
   if (opts.daemon && !process.send) return detach(mountpoint, opts);
   const cacheMiB = Number(opts.cacheSize ?? '128');
   if (!Number.isSafeInteger(cacheMiB) || cacheMiB < 0) throw new PbsError('EINVAL', `--cache-size must be a number of MiB, got ${opts.cacheSize}`);
   const log = openLogger(opts.logFile);
   try {
     const crypt = await resolveKey({ keyfile: opts.keyfile });
-    const ctx = newContext({ codec: codec(), pool: workerPool(), crypt, log, readAhead: 4, cacheBytes: cacheMiB * 1024 * 1024 });
+    const ctx = newContext({ codec: codec(), pool: workerPool(), crypt, log, readAhead: 4, cacheBytes: cacheMiB * 1024 * 1024, writable: opts.writable === true, allowForget: opts.allowForget === true });
     const { root, guard } = await build(ctx);
     // Loaded here so other commands never load the FUSE binding.
     const { serve } = await import('../../../mount/daemon.js');
-    await serve({ mountpoint, root, guard, log, allowOther: opts.allowOther, pidFile: opts.pidFile });
+    await serve({ mountpoint, root, guard, log, allowOther: opts.allowOther, pidFile: opts.pidFile, readOnly: opts.writable !== true });
   } catch (e) {
     log.error((e as Error).message);
     await log.close();
@@ -95,14 +97,16 @@ export function registerMount(program: Command): void {
     program
       .command('mount <first> [archive] [mountpoint]')
       .usage('MOUNTPOINT | SNAPSHOT ARCHIVE MOUNTPOINT [options]')
-      .description('Mount every datastore (or one archive of a snapshot) as a read-only filesystem')
+      .description('Mount every datastore (files copied into a group become new snapshots), or one archive of a snapshot read-only')
+      .option('--read-only', 'refuse every change (EROFS); one-archive mounts always are')
+      .option('--allow-forget', 'rmdir of a finished, unprotected snapshot directory forgets it')
       .option('--store <name>', 'datastore to show (repeatable; default: all configured)', collect, [])
       .option('--ns <ns>', 'namespace of SNAPSHOT')
       .option('--keyfile <file>', 'encryption key for encrypted snapshots')
       .option('--cache-size <MiB>', 'decoded chunk cache per datastore', '64'),
   ).action(async (first: string, archive: string | undefined, mnt: string | undefined, opts: MountOpts) => {
     if (archive === undefined) {
-      await runMount(first, opts, async (ctx) => {
+      await runMount(first, { ...opts, writable: !opts.readOnly }, async (ctx) => {
         const stores = new StoreSet(ctx, opts.store);
         const guard = async (path: string): Promise<void> => {
           const name = path.split('/')[1];
