@@ -13,6 +13,7 @@ import { PrefetchBudget } from '../src/io/index-read-at.js';
 import type { Logger } from './log.js';
 import type { SnapshotDirNode } from './snapshot-dir.js';
 import { InodeTable } from './node.js';
+import { discardInterruptedWrites } from './write/write-journal.js';
 
 const CONFIG_TTL_MS = 1000;
 
@@ -80,7 +81,10 @@ export class StoreSet {
     if (maintenanceType(cfg) === 'offline') throw new PbsError('EIO', `datastore '${name}' is in maintenance mode offline`, { path: cfg.path });
     let entry = this.open.get(name);
     if (!entry || entry.path !== cfg.path) {
-      const store = Datastore.open(cfg).then((ds) => ({
+      const store = Datastore.open(cfg).then(async (ds) => {
+        if (this.ctx.writable) await discardInterruptedWrites(ds, this.ctx.log);
+        return ds;
+      }).then((ds) => ({
         ds,
         chunks: new ChunkReader(new ChunkDirSource(join(ds.path, '.chunks')), this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
         snapshots: new Map<string, SnapshotDirNode>(),

@@ -7,6 +7,7 @@ import type { GroupRef } from '../../src/types.js';
 import { LIVE_TTL_MS, type MountNode, type NodeStat, S_IFREG, type WriteHandle } from '../node.js';
 import type { MountContext, OpenStore } from '../stores.js';
 import { ImageIngest } from './image-ingest.js';
+import { forgetWrite, recordWrite } from './write-journal.js';
 
 /** `disk.raw` → `disk.raw.img.fidx`, `disk.img` → `disk.img.fidx` (issue 5). */
 const RELEASE_WAIT_MS = 2000;
@@ -48,6 +49,10 @@ export class ImageFileNode implements MountNode {
       const time = Math.max(Math.floor(Date.now() / 1000), last ? last.ref.time + 1 : 0);
       const writer = await SnapshotWriter.begin(store.ds, group, {
         codec: ctx.codec, pool: ctx.pool, time, cryptMode: ctx.crypt ? 'encrypt' : 'none', crypt: ctx.crypt,
+      });
+      await recordWrite(store.ds, writer.ref).catch(async (e: unknown) => {
+        await writer.abort();
+        throw e;
       });
       await writer.previousIndex(archive);
       const ingest = new ImageIngest(writer, archive, store.chunks, Math.max(4, ctx.pool.capacity * 2));
@@ -137,6 +142,7 @@ export class ImageFileNode implements MountNode {
         await this.writer.abort();
         throw e;
       } finally {
+        await forgetWrite(this.store.ds, this.writer.ref).catch(() => undefined);
         this.store.writers.delete(key);
       }
     })();
