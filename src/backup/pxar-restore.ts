@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Datastore } from '../datastore/datastore.js';
 import { PbsError } from '../errors.js';
+import { MAX_CHUNK_SIZE } from '../format/blob.js';
 import { type ExtractStats, extractArchive } from '../fs/extractor.js';
 import { readArchiveRange } from '../io/archive-stream.js';
 import { IndexReadAt } from '../io/index-read-at.js';
@@ -29,7 +30,8 @@ export async function openSnapshotPxar(ds: Datastore, ref: SnapshotRef, name: st
     if ((e as PbsError).code !== 'ENOENT') throw e;
     return openArchive(ds, ref, `${base}.mpxar`, opts);
   });
-  const reader = chunkReaderFor(ds, opts);
+  // Random access (accessor, split payloads) revisits chunks: the cache must hold a few of the largest (16 MiB).
+  const reader = chunkReaderFor(ds, opts, 3 * MAX_CHUNK_SIZE);
   const index = await openIndex(opened.path);
   checkIndexAgainstManifest(index, opened.file, opts.codec, opened.path);
   const readAt = new IndexReadAt(index, reader, { path: opened.path });

@@ -37,7 +37,13 @@ interface OpenDir {
   selected: boolean;
   /** Filesystem path once created (or checked). */
   real: Buffer | null;
+  /** Made by this restore: nothing can be in the way of its entries. */
+  fresh: boolean;
 }
+
+/** Small files are written concurrently, so the restore is not one file system round trip after another. */
+const SMALL_FILE = 1024 * 1024;
+const MAX_IN_FLIGHT = 32;
 
 const SPARSE_BLOCK = 64 * 1024;
 const ZERO = Buffer.alloc(SPARSE_BLOCK);
@@ -95,7 +101,7 @@ class Extractor {
     for (let e = await decoder.next(); e !== null; e = await decoder.next()) {
       this.opts.onEntry?.(e);
       if (e.filenameOffset === null) {
-        this.dirs.push({ path: e.path, name: new Uint8Array(0), meta: e.metadata, selected: this.patterns.length === 0, real: this.root });
+        this.dirs.push({ path: e.path, name: new Uint8Array(0), meta: e.metadata, selected: this.patterns.length === 0, real: this.root, fresh: false });
         continue;
       }
       const parentPath = parentOf(e.path);
@@ -108,15 +114,38 @@ class Extractor {
       const selected = m === null ? parent.selected : m === 'include';
       const name = baseName(e.path);
       if (e.kind === 'dir') {
-        this.dirs.push({ path: e.path, name, meta: e.metadata, selected, real: null });
+        this.dirs.push({ path: e.path, name, meta: e.metadata, selected, real: null, fresh: false });
         if (selected) await this.ensureDir(this.dirs.length - 1);
         continue;
       }
       if (!selected) continue;
       const dir = await this.ensureDir(this.dirs.length - 1);
-      await this.entry(decoder, e, join(dir, name));
+      await this.entry(decoder, e, join(dir, name), this.dirs[this.dirs.length - 1]!.fresh);
     }
     while (this.dirs.length > 0) await this.closeDir();
+    await this.drain();
+    // Directory metadata last, children before parents: their times would move otherwise, and a
+    // read-only mode must not stop children from being created.
+    for (const d of this.closed) await this.applyMetadata(d.real!, d.meta, false);
+  }
+
+  /** Files being written in the background (small ones, whose contents are already in memory). */
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+  private readonly closed: OpenDir[] = [];
+
+  private async spawn(task: () => Promise<void>): Promise<void> {
+    if (this.failure) throw this.failure;
+    const p: Promise<void> = task().catch((e: unknown) => {
+      this.failure ??= e;
+    }).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+    while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+  }
+
+  private async drain(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
   }
 
   /** Creates (or checks) directory `i` of the stack and its ancestors; returns its path. */
@@ -132,6 +161,7 @@ class Extractor {
     if (existing) await this.clear(path, false);
     await mkdir(path, 0o700);
     d.real = path;
+    d.fresh = true;
     return path;
   }
 
@@ -150,24 +180,29 @@ class Extractor {
 
   private async closeDir(): Promise<void> {
     const d = this.dirs.pop()!;
-    if (d.real) await this.applyMetadata(d.real, d.meta, false);
+    if (d.real) this.closed.push(d);
     this.stats.entries += d.real ? 1 : 0;
   }
 
-  private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer): Promise<void> {
+  private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer, fresh: boolean): Promise<void> {
     const shown = nameToDisplay(e.path);
-    if (await lstat(path).then(() => true, () => false)) await this.clear(path, true);
+    if (!fresh && (await lstat(path).then(() => true, () => false))) await this.clear(path, true);
     const fsx = nativeFs();
     const mode = e.metadata.stat.mode;
     switch (e.kind) {
       case 'file':
-        await this.writeFile(decoder, e, path);
+        if ((e.size ?? 0) <= SMALL_FILE) {
+          const parts: Uint8Array[] = [];
+          for await (const piece of decoder.contents()) parts.push(Uint8Array.prototype.slice.call(piece));
+          await this.spawn(() => this.writeSmallFile(parts, e, path));
+        } else await this.writeFile(decoder, e, path);
         break;
       case 'symlink':
         await symlink(Buffer.from(e.linkTarget!), path);
         await this.applyMetadata(path, e.metadata, true);
         break;
       case 'hardlink': {
+        await this.drain(); // the target may still be on its way to the disk
         const target = await this.resolveLinkTarget(e.linkTarget!);
         if (target === null) {
           this.warn(`hardlink ${shown}: target /${nameToDisplay(e.linkTarget!)} was not restored as a regular file, skipped`);
@@ -201,28 +236,43 @@ class Extractor {
     this.stats.entries++;
   }
 
+  private async writeSmallFile(parts: Uint8Array[], e: PxarEntry, path: Buffer): Promise<void> {
+    const fh: FileHandle = await open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    try {
+      await this.writeSparse(fh, parts, 0);
+    } finally {
+      await fh.close();
+    }
+    await this.applyMetadata(path, e.metadata, false);
+  }
+
+  /** Writes pieces from `pos` on, leaving holes where whole blocks are zero; returns the end position. */
+  private async writeSparse(fh: FileHandle, pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, pos: number): Promise<number> {
+    for await (const piece of pieces) {
+      const buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      let runStart = -1;
+      for (let at = 0; at < buf.length; at += SPARSE_BLOCK) {
+        const block = buf.subarray(at, at + SPARSE_BLOCK);
+        const zero = block.equals(ZERO.subarray(0, block.length));
+        if (!zero && runStart < 0) runStart = at;
+        if (zero && runStart >= 0) {
+          await writeAll(fh, buf.subarray(runStart, at), pos + runStart);
+          runStart = -1;
+        }
+      }
+      if (runStart >= 0) await writeAll(fh, buf.subarray(runStart), pos + runStart);
+      pos += buf.length;
+    }
+    await fh.truncate(pos);
+    this.stats.fileBytes += pos;
+    return pos;
+  }
+
   /** Writes the contents, leaving holes where whole blocks are zero, then applies the metadata. */
   private async writeFile(decoder: PxarDecoder, e: PxarEntry, path: Buffer): Promise<void> {
     const fh: FileHandle = await open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
-      let pos = 0;
-      for await (const piece of decoder.contents()) {
-        const buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-        let runStart = -1;
-        for (let at = 0; at < buf.length; at += SPARSE_BLOCK) {
-          const block = buf.subarray(at, at + SPARSE_BLOCK);
-          const zero = block.equals(ZERO.subarray(0, block.length));
-          if (!zero && runStart < 0) runStart = at;
-          if (zero && runStart >= 0) {
-            await writeAll(fh, buf.subarray(runStart, at), pos + runStart);
-            runStart = -1;
-          }
-        }
-        if (runStart >= 0) await writeAll(fh, buf.subarray(runStart), pos + runStart);
-        pos += buf.length;
-      }
-      await fh.truncate(pos);
-      this.stats.fileBytes += pos;
+      await this.writeSparse(fh, decoder.contents(), 0);
     } finally {
       await fh.close();
     }
