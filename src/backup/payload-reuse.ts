@@ -1,5 +1,6 @@
 // Metadata change detection (spec §8.7): unchanged files reference the previous snapshot's `.ppxar` payload by
 // injecting the previous chunks that hold it, instead of reading and uploading the file again.
+import type { BigIntStats } from 'node:fs';
 import type { IndexReader } from '../io/index-reader.js';
 import { PxarAccessor, type PxarDirectory } from '../pxar/accessor.js';
 import type { PxarEncoder } from '../pxar/encoder.js';
@@ -75,6 +76,22 @@ export class PayloadReuse {
     r.used += end - start;
     this.reusedFiles++;
     return { payloadOffset: r.startPos + (start - this.previousPayload.chunk(r.first).start) };
+  }
+
+  /**
+   * Whether `path` is likely to be reused, from lstat alone (size, mode, owner, mtime), without waiting for
+   * anything: a directory not looked at yet counts as "likely", so nothing is read that might not be needed.
+   */
+  predict(path: Uint8Array, st: BigIntStats): boolean {
+    if (this.abandoned) return false;
+    const slash = path.lastIndexOf(0x2f);
+    const children = this.dirs.get(Buffer.from(slash < 0 ? new Uint8Array(0) : path.subarray(0, slash)).toString('latin1'));
+    if (!children) return true;
+    const prev = children.get(Buffer.from(path.subarray(slash + 1)).toString('latin1'));
+    if (!prev || prev.kind !== 'file') return false;
+    const s = prev.metadata.stat;
+    return prev.size === Number(st.size) && s.mode === Number(st.mode) && s.uid === Number(st.uid) && s.gid === Number(st.gid) &&
+      BigInt(s.mtime.secs) * 1_000_000_000n + BigInt(s.mtime.nanos) === st.mtimeNs;
   }
 
   /**

@@ -88,6 +88,7 @@ export async function backupTree(
       payload,
       lookupPrevious: reuse && ((path, metadata, size, encoder) => reuse.lookup(path, metadata, size, encoder)),
       flushReused: reuse && ((encoder) => reuse.flush(encoder)),
+      predictReuse: reuse && ((path, st) => reuse.predict(path, st)),
     });
     await meta.close();
     await payload.close();

@@ -48,6 +48,11 @@ export interface ArchiverOptions {
    * caller decides where the reused bytes will land and places them (injects chunks, advancePayload) in `flushReused`.
    */
   lookupPrevious?: (path: Uint8Array, metadata: Metadata, size: number, encoder: PxarEncoder) => Promise<PreviousPayload | undefined> | PreviousPayload | undefined;
+  /**
+   * With lookupPrevious: a cheap guess (from lstat alone) whether a file will be reused. Files guessed not to be
+   * are read ahead like in a full backup; without this hook nothing is read ahead in metadata mode.
+   */
+  predictReuse?: (path: Uint8Array, st: BigIntStats) => boolean;
   /** v2 with lookupPrevious: called before each freshly read file's payload and before the archive ends. */
   flushReused?: (encoder: PxarEncoder) => Promise<void> | void;
   /** Non-fatal problems (vanished or unreadable files, skipped mount points, bad exclude lines). */
@@ -145,6 +150,8 @@ class SmallFilePrefetch {
     private readonly children: readonly Child[],
     private readonly read: ReadSmallFiles,
     private readonly budget: PrefetchBudget,
+    /** Files expected to come from the previous snapshot (metadata mode) are not read ahead. */
+    private readonly skip?: (child: Child) => boolean,
   ) {}
 
   /** The contents of child `i` if it was read ahead. */
@@ -168,6 +175,7 @@ class SmallFilePrefetch {
       const size = Number(c.st.size);
       // Hardlinked files may turn out to be links to an earlier entry: not worth reading ahead.
       if (fileType(Number(c.st.mode)) !== S_IFREG || size > PREFETCH_MAX_FILE || c.st.nlink > 1n) continue;
+      if (this.skip?.(c)) continue;
       batch.push(i);
       this.budget.bytes += size;
       this.budget.files++;
@@ -231,7 +239,11 @@ class Archiver {
     this.prefetchListings(dir, children);
     // Small files are read a few ahead (in parallel) so the walk does not wait for each open/read/close in
     // turn. Not in metadata mode, where unchanged files must not be read at all.
-    const ahead = this.opts.lookupPrevious ? undefined : new SmallFilePrefetch(dir, children, this.opts.readSmallFiles ?? readSmallFilesHere, new PrefetchBudget());
+    const predict = this.opts.predictReuse;
+    const ahead =
+      this.opts.lookupPrevious && !predict
+        ? undefined
+        : new SmallFilePrefetch(dir, children, this.opts.readSmallFiles ?? readSmallFilesHere, new PrefetchBudget(), predict && ((c) => predict(relJoin(rel, c.name), c.st)));
     for (let i = 0; i < children.length; i++) await this.entry(dir, rel, children[i]!, ahead?.take(i));
     if (cliText) await this.cliFile(cliText);
     this.patterns.length = patternCount;
