@@ -162,6 +162,8 @@ export class ChunkStore {
       try {
         await fh.writeFile(blob);
         if (this.syncLevel === 'file') await fh.sync();
+        // For 'filesystem' the final syncfs waits for all chunks: start their writeback now, while hashing goes on.
+        else if (this.syncLevel === 'filesystem') nativeLocks().startWriteback(fh.fd);
       } finally {
         await fh.close();
       }

@@ -9,6 +9,8 @@ export interface NativeLocks {
   fcntlLock(fd: number, type: 'read' | 'write' | 'unlock', wait: boolean): void;
   /** syncfs(2) on the filesystem holding `fd`, run on the libuv thread pool; keep `fd` open until it settles. */
   syncfs(fd: number): Promise<void>;
+  /** sync_file_range(SYNC_FILE_RANGE_WRITE): starts writeback of a file's dirty pages, does not wait. */
+  startWriteback(fd: number): void;
   /** utimensat(atime = now, mtime untouched); false when the path does not exist. */
   touchAtime(path: string): boolean;
   readonly LOCK_SH: number;
