@@ -170,7 +170,7 @@ export class SnapshotWriter {
     await this.previousIndex(fileName);
     const index = await DynamicIndexWriter.create(join(this.dir, fileName), this.opts.codec, this.fsyncEach);
     // Dynamic chunks average 4 MiB but may reach 16 MiB: fewer in flight than for images keeps memory flat.
-    const maxInFlight = Math.max(3, this.opts.pool.capacity);
+    const maxInFlight = Math.max(2, this.opts.pool.size);
     return new DynamicArchiveWriter(this.chunks, index, chunker, maxInFlight, (closed) => {
       this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
     }, onProgress);

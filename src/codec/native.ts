@@ -38,6 +38,7 @@ const crc32: (data: Uint8Array) => number =
 export function createNativeCodec(): Codec {
   const zstd = loadZstd();
   const cctx = new zstd.CCtx();
+  let scratch = new Uint8Array(0);
   const dctx = new zstd.DCtx();
 
   function decompressStreaming(data: Uint8Array, maxSize: number, bound: number): Uint8Array {
@@ -117,9 +118,11 @@ export function createNativeCodec(): Codec {
       if (!Number.isInteger(level) || level < zstd.minCLevel() || level > zstd.maxCLevel()) {
         throw new PbsError('EINVAL', `zstd level must be an integer in ${zstd.minCLevel()}..${zstd.maxCLevel()}, got ${level}`);
       }
-      const dst = new Uint8Array(zstd.compressBound(data.length));
-      const n = cctx.compress(dst, data, level);
-      return dst.slice(0, n);
+      // One scratch buffer per codec: a fresh compressBound()-sized buffer per chunk is garbage the GC collects late.
+      const bound = zstd.compressBound(data.length);
+      if (scratch.length < bound) scratch = new Uint8Array(bound);
+      const n = cctx.compress(scratch.subarray(0, bound), data, level);
+      return scratch.slice(0, n);
     },
     zstdDecompress(data, maxSize) {
       const { frames, knownSize } = planZstdDecompress(data, maxSize);
