@@ -18,8 +18,12 @@ import { MANIFEST_BLOB_NAME, loadManifest, readManifestBlob } from './manifest-i
 import { isZero } from './zero-chunk.js';
 
 /** Maps what a user types (`disk.img`, `qemu-server.conf`, `index.json`, or the stored name) to the stored file name. */
+function isManifestName(name: string): boolean {
+  return name === 'index.json' || name === MANIFEST_BLOB_NAME;
+}
+
 export function resolveArchiveName(manifest: BackupManifest | undefined, name: string): string {
-  if (name === 'index.json' || name === MANIFEST_BLOB_NAME) return MANIFEST_BLOB_NAME;
+  if (isManifestName(name)) return MANIFEST_BLOB_NAME;
   const files = manifest?.files.map((f) => f.filename) ?? [];
   const candidates = [name, `${name}.fidx`, `${name}.didx`, `${name}.blob`];
   const found = candidates.find((c) => files.includes(c));
@@ -84,9 +88,9 @@ export function chunkReaderFor(ds: Datastore, opts: RestoreOptions, cacheBytes =
  * place) or '-' for stdout. Image archives become sparse files: all-zero chunks are skipped, not written.
  */
 export async function restoreArchive(ds: Datastore, ref: SnapshotRef, name: string, target: string, opts: RestoreOptions): Promise<{ bytes: number; file: string }> {
-  if (resolveArchiveNameLoose(name) === MANIFEST_BLOB_NAME) {
+  if (isManifestName(name)) {
     // The manifest is restored as JSON even without the key: it is never encrypted.
-    const json = decodeBlob(opts.codec, await readManifestBlob(ds, ref), { path: MANIFEST_BLOB_NAME });
+    const json = decodeBlob(opts.codec, await readManifestBlob(ds, ref), { path: join(ds.snapshotPath(ref), MANIFEST_BLOB_NAME) });
     await writeAll(target, [json]);
     return { bytes: json.byteLength, file: MANIFEST_BLOB_NAME };
   }
@@ -106,10 +110,6 @@ export async function restoreArchive(ds: Datastore, ref: SnapshotRef, name: stri
   const reader = chunkReaderFor(ds, opts);
   const bytes = await writeIndexed(target, index, reader, opts.onProgress);
   return { bytes, file: file.filename };
-}
-
-function resolveArchiveNameLoose(name: string): string | undefined {
-  return name === 'index.json' || name === MANIFEST_BLOB_NAME ? MANIFEST_BLOB_NAME : undefined;
 }
 
 export async function writeIndexed(target: string, index: IndexReader, reader: ChunkReader, onProgress?: (b: number, t: number) => void): Promise<number> {

@@ -99,9 +99,7 @@ export class SnapshotWriter {
     return this.ds.chunks.syncLevel === 'file';
   }
 
-  private archiveCryptMode(): CryptMode {
-    return this.opts.cryptMode;
-  }
+
 
   /** The previous snapshot's index of the same archive; its chunks become known to this session. */
   async previousIndex(fileName: string): Promise<IndexReader | undefined> {
@@ -122,6 +120,11 @@ export class SnapshotWriter {
     const crypt = this.opts.cryptMode === 'encrypt' ? this.opts.crypt : undefined;
     const reader = localChunkReader(this.ds.path, this.opts.pool, { crypt, cacheBytes: 16 * 1024 * 1024 });
     return { index, readAt: new IndexReadAt(index, reader, { path: join(this.previous!.info.path, fileName), readAhead: 2 }) };
+  }
+
+  /** Adds an archive to the manifest: indexes with data size and index_csum, blobs with file size and SHA-256. */
+  private listFile(fileName: string, size: number, csum: Uint8Array): void {
+    this.files.push({ filename: fileName, 'crypt-mode': this.opts.cryptMode, size, csum: digestToHex(csum) });
   }
 
   private checkName(fileName: string, suffix: string): void {
@@ -153,7 +156,7 @@ export class SnapshotWriter {
     try {
       for (const d of digests) await writer.append(d);
       const closed = await writer.close();
-      this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
+      this.listFile(fileName, closed.size, closed.csum);
       return closed;
     } catch (e) {
       await writer.abort();
@@ -172,7 +175,7 @@ export class SnapshotWriter {
     // Dynamic chunks average 4 MiB but may reach 16 MiB: fewer in flight than for images keeps memory flat.
     const maxInFlight = Math.max(2, this.opts.pool.size);
     return new DynamicArchiveWriter(this.chunks, index, chunker, maxInFlight, (closed) => {
-      this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
+      this.listFile(fileName, closed.size, closed.csum);
     }, onProgress);
   }
 
@@ -216,7 +219,7 @@ export class SnapshotWriter {
       }
       while (window.length) await appendNext();
       const closed = await writer.close();
-      this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: closed.size, csum: digestToHex(closed.csum) });
+      this.listFile(fileName, closed.size, closed.csum);
       return closed;
     } catch (e) {
       await Promise.allSettled(window);
@@ -234,7 +237,7 @@ export class SnapshotWriter {
     const encrypt = this.opts.cryptMode === 'encrypt' ? this.opts.crypt?.key : undefined;
     const blob = encodeBlob(this.opts.codec, data, { compress: true, cryptKey: encrypt });
     await this.writeFile(fileName, blob);
-    this.files.push({ filename: fileName, 'crypt-mode': this.archiveCryptMode(), size: blob.byteLength, csum: digestToHex(this.opts.codec.sha256(blob)) });
+    this.listFile(fileName, blob.byteLength, this.opts.codec.sha256(blob));
   }
 
   private async writeFile(fileName: string, bytes: Uint8Array): Promise<void> {
@@ -255,7 +258,7 @@ export class SnapshotWriter {
         // Spec §6.2: unencrypted, uncompressed blob, listed with the backup's crypt mode.
         const blob = encodeBlob(this.opts.codec, this.opts.wrappedKey, { compress: false });
         await this.writeFile('rsa-encrypted.key.blob', blob);
-        this.files.push({ filename: 'rsa-encrypted.key.blob', 'crypt-mode': this.archiveCryptMode(), size: blob.byteLength, csum: digestToHex(this.opts.codec.sha256(blob)) });
+        this.listFile('rsa-encrypted.key.blob', blob.byteLength, this.opts.codec.sha256(blob));
       }
       let manifest: BackupManifest = {
         'backup-type': this.ref.type,
