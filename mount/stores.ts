@@ -7,8 +7,7 @@ import { configDir, type DatastoreConfig, maintenanceType, readDatastoreConfigs 
 import { Datastore } from '../src/datastore/datastore.js';
 import { PbsError } from '../src/errors.js';
 import type { CryptConfig } from '../src/format/crypt-config.js';
-import { ChunkReader } from '../src/io/chunk-reader.js';
-import { ChunkDirSource } from '../src/io/chunk-source.js';
+import { type ChunkReader, localChunkReader } from '../src/io/chunk-reader.js';
 import { PrefetchBudget } from '../src/io/index-read-at.js';
 import type { Logger } from './log.js';
 import type { SnapshotDirNode } from './snapshot-dir.js';
@@ -86,7 +85,7 @@ export class StoreSet {
         return ds;
       }).then((ds) => ({
         ds,
-        chunks: new ChunkReader(new ChunkDirSource(join(ds.path, '.chunks')), this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
+        chunks: localChunkReader(ds.path, this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
         snapshots: new Map<string, SnapshotDirNode>(),
         writers: new Map<string, { name: string; finishing: Promise<void> }>(),
         newTypeDirs: new Set<string>(),
