@@ -62,7 +62,6 @@ export async function backupTree(
     includeDev: opts.includeDev,
     allFileSystems: opts.allFileSystems,
     onWarning: opts.onWarning,
-    readSmallFiles: (paths: Buffer[], sizes: number[]) => session.pool.run('readFiles', { paths, sizes }).then((r) => r.contents),
   };
   if (opts.mode === 'legacy') {
     if (!catalog) throw new PbsError('EINVAL', 'legacy mode writes a catalog: open one with SnapshotCatalog.open');

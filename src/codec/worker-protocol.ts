@@ -46,8 +46,6 @@ export function transferable<T extends object>(value: T): { value: T; transfer: 
   };
   for (const [k, v] of Object.entries(out)) {
     if (v instanceof Uint8Array) out[k] = own(v);
-    // Lists of buffers (e.g. file contents) move too.
-    else if (Array.isArray(v) && v.some((x) => x instanceof Uint8Array)) out[k] = v.map((x) => (x instanceof Uint8Array ? own(x) : x));
   }
   return { value: out as T, transfer };
 }

@@ -1,5 +1,4 @@
 // The work a codec worker does: encode a chunk into a blob, decode and verify one, hash bytes.
-import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { decodeBlob, encodeBlob, parseBlobHeader } from '../format/blob.js';
 import { PbsError } from '../errors.js';
 import { digestToHex } from '../types.js';
@@ -27,15 +26,8 @@ export interface TaskTypes {
   decodeChunk: { args: DecodeChunkArgs; result: { data: Uint8Array } };
   sha256: { args: { data: Uint8Array }; result: { digest: Uint8Array } };
   digestChunk: { args: DigestChunkArgs; result: { digest: Uint8Array; data: Uint8Array } };
-  readFiles: { args: ReadFilesArgs; result: { contents: (Uint8Array | null)[] } };
 }
 
-export interface ReadFilesArgs {
-  /** Path bytes (Linux names need not be UTF-8). */
-  paths: Uint8Array[];
-  /** Expected size of each file; a file of another size (or unreadable, or a symlink now) gives null. */
-  sizes: number[];
-}
 
 export interface DigestChunkArgs {
   data: Uint8Array;
@@ -75,36 +67,7 @@ export function digestChunk(codec: Codec, a: DigestChunkArgs): { digest: Uint8Ar
   return { digest, data: a.data };
 }
 
-/**
- * Reads a batch of small files whole. On a worker, blocking reads cost one message per batch instead of
- * four promise round trips per file on the main thread; files that are not as expected come back as null.
- */
-export function readFiles(_codec: Codec, a: ReadFilesArgs): { contents: (Uint8Array | null)[] } {
-  const flags = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
-  return {
-    contents: a.paths.map((p, i) => {
-      let fd: number | undefined;
-      try {
-        fd = openSync(Buffer.from(p.buffer, p.byteOffset, p.byteLength), flags);
-        const want = a.sizes[i]!;
-        const buf = new Uint8Array(want);
-        let got = 0;
-        while (got < want) {
-          const n = readSync(fd, buf, got, want - got, null);
-          if (n === 0) return null; // shrank
-          got += n;
-        }
-        return readSync(fd, new Uint8Array(1), 0, 1, null) === 0 ? buf : null; // null if it grew
-      } catch {
-        return null;
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-    }),
-  };
-}
-
-const TASKS: { [K in TaskName]: (codec: Codec, args: TaskArgs<K>) => TaskResult<K> } = { encodeChunk, decodeChunk, sha256, digestChunk, readFiles };
+const TASKS: { [K in TaskName]: (codec: Codec, args: TaskArgs<K>) => TaskResult<K> } = { encodeChunk, decodeChunk, sha256, digestChunk };
 
 export function runTask<K extends TaskName>(codec: Codec, task: K, args: TaskArgs<K>): TaskResult<K> {
   if (!Object.hasOwn(TASKS, task)) throw new PbsError('EINVAL', `unknown codec task ${JSON.stringify(task)}`);

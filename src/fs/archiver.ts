@@ -57,8 +57,6 @@ export interface ArchiverOptions {
   flushReused?: (encoder: PxarEncoder) => Promise<void> | void;
   /** Non-fatal problems (vanished or unreadable files, skipped mount points, bad exclude lines). */
   onWarning?: (message: string) => void;
-  /** Bulk reader for small files (the backup passes one that reads on worker threads). */
-  readSmallFiles?: ReadSmallFiles;
   /** Called with each entry's archive-relative path before it is archived (progress). */
   onEntry?: (path: Uint8Array) => void;
 }
@@ -120,10 +118,8 @@ const PREFETCH_MAX_FILE = 256 * 1024;
 const PREFETCH_FILES = 48;
 const PREFETCH_BYTES = 3 * 1024 * 1024;
 
-/** Reads many small files at once, each whole and of exactly the given size (null: read it the normal way). */
-export type ReadSmallFiles = (paths: Buffer[], sizes: number[]) => Promise<(Uint8Array | null)[]>;
-
-async function readSmallFilesHere(paths: Buffer[], sizes: number[]): Promise<(Uint8Array | null)[]> {
+/** Reads small files whole, in parallel on libuv's threads; null for one not of the given size (read normally). */
+async function readSmallFiles(paths: Buffer[], sizes: number[]): Promise<(Uint8Array | null)[]> {
   return Promise.all(
     paths.map((p, i) =>
       readFile(p, { flag: C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK }).then((b) => (b.length === sizes[i] ? b : null), () => null),
@@ -148,7 +144,6 @@ class SmallFilePrefetch {
   constructor(
     private readonly dir: Buffer,
     private readonly children: readonly Child[],
-    private readonly read: ReadSmallFiles,
     private readonly budget: PrefetchBudget,
     /** Files expected to come from the previous snapshot (metadata mode) are not read ahead. */
     private readonly skip?: (child: Child) => boolean,
@@ -181,7 +176,7 @@ class SmallFilePrefetch {
       this.budget.files++;
     }
     if (!batch.length) return;
-    const all = this.read(batch.map((i) => fsPath(this.dir, this.children[i]!.name)), batch.map((i) => Number(this.children[i]!.st.size)));
+    const all = readSmallFiles(batch.map((i) => fsPath(this.dir, this.children[i]!.name)), batch.map((i) => Number(this.children[i]!.st.size)));
     all.catch(() => undefined);
     batch.forEach((i, k) => {
       this.pending.set(i, { p: all.then((r) => r[k] ?? null, () => null), size: Number(this.children[i]!.st.size) });
@@ -243,7 +238,7 @@ class Archiver {
     const ahead =
       this.opts.lookupPrevious && !predict
         ? undefined
-        : new SmallFilePrefetch(dir, children, this.opts.readSmallFiles ?? readSmallFilesHere, new PrefetchBudget(), predict && ((c) => predict(relJoin(rel, c.name), c.st)));
+        : new SmallFilePrefetch(dir, children, new PrefetchBudget(), predict && ((c) => predict(relJoin(rel, c.name), c.st)));
     for (let i = 0; i < children.length; i++) await this.entry(dir, rel, children[i]!, ahead?.take(i));
     if (cliText) await this.cliFile(cliText);
     this.patterns.length = patternCount;
