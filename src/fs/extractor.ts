@@ -1,7 +1,7 @@
 // Restores a decoded pxar archive (spec §8.4) into a directory with all metadata, never writing outside it:
 // every path is built from names the decoder validated, below directories this extractor created or checked
 // with lstat (so no symlink, from the archive or not, is ever followed), and hardlink targets are resolved the same way.
-import { constants as C } from 'node:fs';
+import { close as fsClose, constants as C, open as fsOpen, write as fsWrite } from 'node:fs';
 import { chmod, lchown, link, lstat, mkdir, open, realpath, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { PbsError } from '../errors.js';
 import type { PxarDecoder } from '../pxar/decoder.js';
@@ -241,11 +241,18 @@ class Extractor {
     // as owner when that is the archived owner: two system calls fewer per file.
     const st = e.metadata.stat;
     const plainMode = (st.mode & 0o7000) === 0 && accessAclXattr(e.metadata.acl, st.mode, '') === null;
-    const fh: FileHandle = await open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, plainMode ? st.mode & 0o777 : 0o600);
-    try {
-      await this.writeSparse(fh, parts, 0);
-    } finally {
-      await fh.close();
+    const mode = plainMode ? st.mode & 0o777 : 0o600;
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (hasZeroBlock(data)) {
+      const fh: FileHandle = await open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+      try {
+        await this.writeSparse(fh, [data], 0);
+      } finally {
+        await fh.close();
+      }
+    } else {
+      await writeNewFile(path, data, mode);
+      this.stats.fileBytes += data.byteLength;
     }
     await this.applyMetadata(path, e.metadata, false, { ownerSet: st.uid === this.euid && st.gid === this.egid, modeSet: plainMode });
   }
@@ -366,6 +373,28 @@ class Extractor {
       this.metaFailed('set chattr flags', shown, e);
     }
   }
+}
+
+function hasZeroBlock(data: Uint8Array): boolean {
+  for (let at = 0; at + SPARSE_BLOCK <= data.byteLength; at += SPARSE_BLOCK) {
+    if (Buffer.compare(data.subarray(at, at + SPARSE_BLOCK), ZERO) === 0) return true;
+  }
+  return false;
+}
+
+/** Creates `path` (exclusively, not through a symlink) with `data`: open, one write, close, via the callback API. */
+function writeNewFile(path: Buffer, data: Uint8Array, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fsOpen(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode, (err, fd) => {
+      if (err) return reject(err);
+      const finish = (e: Error | null): void => fsClose(fd, (e2) => (e ?? e2 ? reject(e ?? e2) : resolve()));
+      const writeFrom = (done: number): void => {
+        if (done >= data.byteLength) return finish(null);
+        fsWrite(fd, data, done, data.byteLength - done, done, (e, n) => (e ? finish(e) : writeFrom(done + n)));
+      };
+      writeFrom(0);
+    });
+  });
 }
 
 async function writeAll(fh: FileHandle, b: Buffer, position: number): Promise<void> {
