@@ -2,9 +2,9 @@ import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import zstd from 'zstd-napi';
 import { describe, expect, it } from 'vitest';
-import { isPbsError } from '../../src/errors.js';
 import { decodeBlob, encodeBlob, MAX_BLOB_SIZE, parseBlobHeader, verifyBlobCrc, type BlobKind } from '../../src/format/blob.js';
 import { codecs } from './codecs.js';
+import { expectPbsError } from './expect-error.js';
 
 const KEY = Uint8Array.from(randomBytes(32));
 const OTHER_KEY = Uint8Array.from(randomBytes(32));
@@ -37,17 +37,6 @@ function independentDecode(blob: Uint8Array, key?: Uint8Array): { kind: BlobKind
   return { kind, data };
 }
 
-function expectPbsError(fn: () => unknown, code: string, mention: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isPbsError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    expect((e as Error).message).toMatch(mention);
-    return;
-  }
-  throw new Error('expected a PbsError');
-}
 
 /** A zstd frame whose header lacks the content-size field (as [3.x] streaming writers made). */
 function frameWithoutContentSize(data: Uint8Array): Uint8Array {

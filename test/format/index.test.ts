@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isPbsError } from '../../src/errors.js';
 import {
   DYNAMIC_INDEX_MAGIC,
   dynamicIndexCsum,
@@ -22,22 +21,12 @@ import {
 } from '../../src/format/fixed-index.js';
 import type { Digest } from '../../src/types.js';
 import { codecs } from './codecs.js';
+import { expectPbsError } from './expect-error.js';
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
 const digest = (i: number): Digest => Uint8Array.from(sha(`chunk ${i}`)) as Digest;
 const UUID = Uint8Array.from(randomBytes(16));
 
-function expectPbsError(fn: () => unknown, code: string, mention: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isPbsError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    expect((e as Error).message).toMatch(mention);
-    return;
-  }
-  throw new Error('expected a PbsError');
-}
 
 it('magics are the first 8 bytes of SHA-256 of the spec strings', () => {
   expect(Buffer.from(FIXED_INDEX_MAGIC)).toEqual(sha('Proxmox Backup fixed sized chunk index v1.0').subarray(0, 8));

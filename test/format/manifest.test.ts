@@ -1,6 +1,5 @@
 import { createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isPbsError } from '../../src/errors.js';
 import { CryptConfig } from '../../src/format/crypt-config.js';
 import {
   archiveType,
@@ -12,18 +11,8 @@ import {
   type BackupManifest,
 } from '../../src/format/manifest.js';
 import { codecs } from './codecs.js';
+import { expectPbsError } from './expect-error.js';
 
-function expectPbsError(fn: () => unknown, code: string, mention: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isPbsError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    expect((e as Error).message).toMatch(mention);
-    return;
-  }
-  throw new Error('expected a PbsError');
-}
 
 // spec §5.2 test vector: host/elsa/2020-06-26T13:56:05Z
 const vectorManifest = (): BackupManifest => ({

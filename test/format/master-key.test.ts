@@ -1,21 +1,10 @@
 import { constants, createPrivateKey, privateDecrypt, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isPbsError, PbsError } from '../../src/errors.js';
 import { createKeyConfig, decryptKeyConfig, parseKeyConfig, type KeyConfig } from '../../src/format/key-file.js';
 import { generateMasterKeyPair, unwrapKeyWithMasterKey, wrapKeyWithMasterKey } from '../../src/format/master-key.js';
 import { codecs } from './codecs.js';
+import { expectPbsError } from './expect-error.js';
 
-function expectPbsError(fn: () => unknown, code: string, mention: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isPbsError(e)).toBe(true);
-    expect((e as PbsError).code).toBe(code);
-    expect((e as Error).message).toMatch(mention);
-    return;
-  }
-  throw new Error('expected a PbsError');
-}
 
 // A password-less key config is 255 bytes of JSON, more than PKCS#1 v1.5 fits into a 2048-bit modulus (245),
 // so the round trips use 3072 bits (the reference always creates 4096).
