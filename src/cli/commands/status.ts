@@ -3,6 +3,7 @@ import { statfs } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { readDatastoreConfigs } from '../../datastore/config.js';
 import { Datastore } from '../../datastore/datastore.js';
+import { PbsError } from '../../errors.js';
 import { parseNamespace } from '../../datastore/names.js';
 import { type BackupNamespace } from '../../types.js';
 import { humanBytes, outputFormatOption, parseFormat, printList } from '../output.js';
@@ -21,6 +22,7 @@ export interface StoreStatus {
 
 export async function storeStatus(name?: string): Promise<StoreStatus[]> {
   const cfgs = (await readDatastoreConfigs()).filter((c) => !name || c.name === name);
+  if (name && cfgs.length === 0) throw new PbsError('ENOENT', `datastore '${name}' does not exist`);
   const out: StoreStatus[] = [];
   for (const cfg of cfgs) {
     try {
