@@ -17,7 +17,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 function usage(msg) {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
   process.stderr.write(
-    'usage: scripts/bench [--size 1G] [--work-dir bench-work] [--tools pbsfs,restic,borg] [--scenarios image,tree] [--no-build]\n',
+    'usage: scripts/bench [--size 1G] [--work-dir bench-work] [--tools pbsfs,restic,borg] [--scenarios image,tree,mount] [--no-build]\n',
   );
   process.exit(msg ? 2 : 0);
 }

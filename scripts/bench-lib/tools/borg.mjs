@@ -2,6 +2,7 @@
 // its files cache (on by default, in BORG_BASE_DIR) lets re-backups skip unchanged files.
 import { basename, dirname, join } from 'node:path';
 import { runMeasured, runQuiet } from '../measure.mjs';
+import { startForegroundMount } from '../mount-process.mjs';
 
 export function borg(ctx) {
   const repo = join(ctx.workDir, 'borg-repo');
@@ -39,5 +40,11 @@ export function borg(ctx) {
     restoreFile: extract,
     backupTree: (dir, tag) => create(dir, tag, tag),
     restoreTree: extract,
+    /** `borg mount -f` of the whole repository (foreground, so its pid is the serving process); <mnt>/<archive>/<name>. */
+    async mount(mnt, tag) {
+      const d = await startForegroundMount('borg', ['mount', '-f', repo, mnt], { env, logBase: join(ctx.logDir, `borg-mount-${tag}`), mnt, readyPath: mnt });
+      const at = (ref) => join(mnt, ref.archive, ref.name);
+      return { pid: d.pid, image: at, tree: at, unmount: () => d.stop(() => runQuiet('borg', ['umount', mnt], { env })) };
+    },
   };
 }

@@ -1,6 +1,6 @@
 // pbsfs through its CLI (dist/src/cli/main.js): datastore "bench", group host/bench for the image (archive disk.img),
 // host/tree for trees (archive share.pxar); legacy-mode tree backups go to their own datastore "bench-legacy".
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runMeasured, runQuiet } from '../measure.mjs';
@@ -68,6 +68,18 @@ export function pbsfs(ctx) {
         logBase: join(ctx.logDir, `pbsfs-restore-${tag}`),
       });
       return { ...m, path: targetDir };
+    },
+    /** `pbsfs mount --daemon` of the whole datastore; the archives show up as <mnt>/bench/<snapshot>/<archive>. */
+    async mount(mnt, tag) {
+      const pidFile = join(ctx.workDir, `pbsfs-mount-${tag}.pid`);
+      const logFile = join(ctx.logDir, `pbsfs-mount-${tag}.log`);
+      await run(['mount', mnt, '--store', 'bench', '--daemon', '--pid-file', pidFile, '--log-file', logFile]);
+      return {
+        pid: Number(readFileSync(pidFile, 'utf8').trim()),
+        image: (ref) => join(mnt, 'bench', ref, 'disk.img'),
+        tree: (ref) => join(mnt, 'bench', ref, 'share.pxar'),
+        unmount: () => run(['umount', mnt]),
+      };
     },
   };
 }

@@ -2,6 +2,7 @@
 // Backups name the host "bench" so a re-backup of the same path finds its parent snapshot (restic's change detection).
 import { join } from 'node:path';
 import { runMeasured, runQuiet } from '../measure.mjs';
+import { startForegroundMount } from '../mount-process.mjs';
 
 export function restic(ctx) {
   const repo = join(ctx.workDir, 'restic-repo');
@@ -39,5 +40,11 @@ export function restic(ctx) {
     restoreFile: restore,
     backupTree: backup,
     restoreTree: restore,
+    /** `restic mount` in the background; a snapshot's files sit under <mnt>/ids/<short id>/<absolute path>. */
+    async mount(mnt, tag) {
+      const d = await startForegroundMount('restic', ['mount', mnt], { env, logBase: join(ctx.logDir, `restic-mount-${tag}`), mnt, readyPath: join(mnt, 'snapshots') });
+      const at = (ref) => join(mnt, 'ids', ref.id.slice(0, 8), ref.path);
+      return { pid: d.pid, image: at, tree: at, unmount: () => d.stop(() => runQuiet('fusermount', ['-u', mnt])) };
+    },
   };
 }
