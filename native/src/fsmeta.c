@@ -248,23 +248,6 @@ static napi_value null_value(napi_env env) {
   return nul;
 }
 
-// getFlags(path) -> number (raw FS_*_FL bits), or null where the filesystem has no such flags.
-static napi_value js_get_flags(napi_env env, napi_callback_info info) {
-  napi_value argv[1], err = NULL;
-  char path[PATH_BUF];
-  if (!get_args(env, info, 1, argv)) return throw_type(env, "getFlags(path)");
-  if (!get_path(env, argv[0], path, "open", &err)) return err;
-  int fd = open_inode(path);
-  if (fd < 0) return is_unsupported(-fd) ? null_value(env) : throw_errno(env, -fd, "open");
-  int attr = 0;
-  int rc = ioctl(fd, FS_IOC_GETFLAGS, &attr);
-  int e = errno;
-  close(fd);
-  if (rc != 0) return is_unsupported(e) ? null_value(env) : throw_errno(env, e, "ioctl(FS_IOC_GETFLAGS)");
-  napi_value result;
-  napi_create_uint32(env, (uint32_t)attr, &result);
-  return result;
-}
 
 // getInodeAttrs(path) -> [flags or null, projid or null]: both ioctls on one open, for archiving (hot path).
 static napi_value js_get_inode_attrs(napi_env env, napi_callback_info info) {
@@ -325,24 +308,6 @@ static napi_value js_set_flags(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// getProjid(path) -> number, or null where the filesystem has no project ids.
-static napi_value js_get_projid(napi_env env, napi_callback_info info) {
-  napi_value argv[1], err = NULL;
-  char path[PATH_BUF];
-  if (!get_args(env, info, 1, argv)) return throw_type(env, "getProjid(path)");
-  if (!get_path(env, argv[0], path, "open", &err)) return err;
-  int fd = open_inode(path);
-  if (fd < 0) return is_unsupported(-fd) ? null_value(env) : throw_errno(env, -fd, "open");
-  struct fsxattr fsx;
-  memset(&fsx, 0, sizeof fsx);
-  int rc = ioctl(fd, FS_IOC_FSGETXATTR, &fsx);
-  int e = errno;
-  close(fd);
-  if (rc != 0) return is_unsupported(e) ? null_value(env) : throw_errno(env, e, "ioctl(FS_IOC_FSGETXATTR)");
-  napi_value result;
-  napi_create_uint32(env, fsx.fsx_projid, &result);
-  return result;
-}
 
 // setProjid(path, projid) -> true, or false where the filesystem has no project ids.
 static napi_value js_set_projid(napi_env env, napi_callback_info info) {
@@ -378,10 +343,8 @@ void register_fsmeta(napi_env env, napi_value exports) {
   set_fn(env, exports, "lsetxattr", js_lsetxattr);
   set_fn(env, exports, "mknod", js_mknod);
   set_fn(env, exports, "utimensat", js_utimensat);
-  set_fn(env, exports, "getFlags", js_get_flags);
   set_fn(env, exports, "getInodeAttrs", js_get_inode_attrs);
   set_fn(env, exports, "setFlags", js_set_flags);
-  set_fn(env, exports, "getProjid", js_get_projid);
   set_fn(env, exports, "setProjid", js_set_projid);
   // linux/fs.h inode flag bits (the chattr flags pxar maps, spec §8.3)
   napi_value fl;

@@ -25,6 +25,13 @@ export interface NativeFs {
   readonly FS_FL: Readonly<Record<'APPEND' | 'NOATIME' | 'COMPR' | 'NOCOW' | 'NODUMP' | 'DIRSYNC' | 'IMMUTABLE' | 'SYNC' | 'NOCOMP' | 'PROJINHERIT', number>>;
 }
 
+let fsApi: NativeFs | undefined;
+
+/** The addon's calls; getFlags/getProjid are the two halves of its one-open getInodeAttrs. */
 export function nativeFs(): NativeFs {
-  return nativeAddon<NativeFs>();
+  if (!fsApi) {
+    const raw = nativeAddon<Omit<NativeFs, 'getFlags' | 'getProjid'>>();
+    fsApi = { ...raw, getFlags: (p) => raw.getInodeAttrs(p)[0], getProjid: (p) => raw.getInodeAttrs(p)[1] };
+  }
+  return fsApi;
 }
