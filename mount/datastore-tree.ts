@@ -3,7 +3,7 @@
 import { formatBackupTime, namespaceChild, parseBackupTime, parseBackupType, ROOT_NAMESPACE, validateBackupId } from '../src/datastore/names.js';
 import { PbsError } from '../src/errors.js';
 import type { BackupNamespace, BackupType, GroupRef } from '../src/types.js';
-import { EROFS, ErrnoError, LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, type WriteHandle } from './node.js';
+import { EROFS, ErrnoError, LIVE_TTL_MS, msTimestamp, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, type WriteHandle } from './node.js';
 import { SnapshotDirNode } from './snapshot-dir.js';
 import type { OpenStore, StoreSet } from './stores.js';
 import { ImageFileNode } from './write/image-file.js';
@@ -17,7 +17,7 @@ abstract class LiveDir implements MountNode {
   ) {}
   async stat(): Promise<NodeStat> {
     const ctx = this.stores.ctx;
-    return { mode: S_IFDIR | (ctx.writable ? 0o755 : 0o555), uid: 0, gid: 0, size: 0, nlink: 2, ino: ctx.inodes.get(this.key), rdev: 0, mtimeMs: ctx.startedMs };
+    return { mode: S_IFDIR | (ctx.writable ? 0o755 : 0o555), uid: 0, gid: 0, size: 0, nlink: 2, ino: ctx.inodes.get(this.key), rdev: 0, mtime: msTimestamp(ctx.startedMs) };
   }
   protected assertWritable(): void {
     if (!this.stores.ctx.writable) throw new ErrnoError(EROFS, `the mount is read-only: ${this.key}`);
@@ -169,7 +169,7 @@ class SymlinkNode implements MountNode {
   ) {}
   async stat(): Promise<NodeStat> {
     const ctx = this.stores.ctx;
-    return { mode: S_IFLNK | 0o777, uid: 0, gid: 0, size: Buffer.byteLength(await this.target()), nlink: 1, ino: ctx.inodes.get(this.key), rdev: 0, mtimeMs: ctx.startedMs };
+    return { mode: S_IFLNK | 0o777, uid: 0, gid: 0, size: Buffer.byteLength(await this.target()), nlink: 1, ino: ctx.inodes.get(this.key), rdev: 0, mtime: msTimestamp(ctx.startedMs) };
   }
   async readlink(): Promise<string> {
     return this.target();

@@ -3,7 +3,7 @@
 import type { FuseOps, FuseStat } from 'fuse-native';
 import { isPbsError } from '../src/errors.js';
 import type { Logger } from './log.js';
-import { EROFS, ErrnoError, IMMUTABLE, type MountNode, type NodeStat, type WriteHandle } from './node.js';
+import { EROFS, ErrnoError, IMMUTABLE, msTimestamp, type MountNode, type NodeStat, type WriteHandle } from './node.js';
 
 const ERRNO: Record<string, number> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28,
@@ -96,9 +96,10 @@ export interface TreeOpsOptions {
 }
 
 function toFuseStat(s: NodeStat): FuseStat {
+  const ms = s.mtime.secs * 1000 + Math.floor(s.mtime.nanos / 1e6);
   return {
     mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, nlink: s.nlink, ino: s.ino, rdev: s.rdev,
-    blksize: 4096, blocks: Math.ceil(s.size / 512), atime: s.mtimeMs, mtime: s.mtimeMs, ctime: s.mtimeMs,
+    blksize: 4096, blocks: Math.ceil(s.size / 512), atime: ms, mtime: ms, ctime: ms,
   };
 }
 
@@ -264,7 +265,7 @@ export class TreeOps {
         }, cb),
       chmod: (path, mode, cb) => this.run('chmod', path, async () => (await this.settable(path)).setattr!({ mode }), cb),
       chown: (path, uid, gid, cb) => this.run('chown', path, async () => (await this.settable(path)).setattr!({ uid, gid }), cb),
-      utimens: (path, _atime, mtime, cb) => this.run('utimens', path, async () => (await this.settable(path)).setattr!({ mtimeMs: mtime }), cb),
+      utimens: (path, _atime, mtime, cb) => this.run('utimens', path, async () => (await this.settable(path)).setattr!({ mtime: msTimestamp(mtime) }), cb),
       // Everything else that changes the tree: only where a node says it may, which today is nowhere.
       unlink: (path, cb) => this.run('unlink', path, async () => this.readOnly(path), cb),
       rename: (src, _dest, cb) => this.run('rename', src, async () => this.readOnly(src), cb),

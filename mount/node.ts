@@ -1,4 +1,6 @@
 // The mount's tree model: every path resolves to a MountNode; the FUSE layer only translates calls to these.
+import type { Timestamp } from '../src/pxar/format.js';
+
 export interface NodeStat {
   /** Full st_mode: file type bits and permissions. */
   mode: number;
@@ -8,8 +10,8 @@ export interface NodeStat {
   nlink: number;
   ino: number;
   rdev: number;
-  /** Milliseconds since the epoch (the binding carries no finer time). */
-  mtimeMs: number;
+  /** Seconds + nanoseconds (pxar's resolution; the FUSE binding may carry less). */
+  mtime: Timestamp;
 }
 
 export interface MountNode {
@@ -31,7 +33,7 @@ export interface MountNode {
   openWrite?(): Promise<WriteHandle>;
   truncate?(size: number): Promise<void>;
   /** chmod/chown/utimens. */
-  setattr?(change: { mode?: number; uid?: number; gid?: number; mtimeMs?: number }): Promise<void>;
+  setattr?(change: { mode?: number; uid?: number; gid?: number; mtime?: Timestamp }): Promise<void>;
 }
 
 /** One open-for-writing of a file. */
@@ -82,4 +84,10 @@ export class InodeTable {
 /** Linux dev_t packing of major/minor (glibc makedev), kept within the 32 bits the binding passes. */
 export function makeDev(major: number, minor: number): number {
   return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+}
+
+/** Milliseconds since the epoch as a Timestamp. */
+export function msTimestamp(ms: number): Timestamp {
+  const secs = Math.floor(ms / 1000);
+  return { secs, nanos: Math.round((ms - secs * 1000) * 1e6) };
 }

@@ -105,7 +105,7 @@ abstract class PxarNode implements MountNode {
       nlink,
       ino: this.archive.ino(this.e.entry.filenameOffset),
       rdev: this.e.entry.device ? makeDev(this.e.entry.device.major, this.e.entry.device.minor) : 0,
-      mtimeMs: m.mtime.secs * 1000 + Math.floor(m.mtime.nanos / 1e6),
+      mtime: m.mtime,
     };
   }
 

@@ -30,7 +30,7 @@ interface Snapshot {
 }
 
 function fileStat(s: Snapshot, key: string, size: number): NodeStat {
-  return { mode: S_IFREG | 0o444, uid: 0, gid: 0, size, nlink: 1, ino: s.ctx.inodes.get(key), rdev: 0, mtimeMs: s.ref.time * 1000 };
+  return { mode: S_IFREG | 0o444, uid: 0, gid: 0, size, nlink: 1, ino: s.ctx.inodes.get(key), rdev: 0, mtime: { secs: s.ref.time, nanos: 0 } };
 }
 
 /** Fails with EACCES (and a log line) when an archive is encrypted and the mount has no matching key. */
@@ -161,7 +161,7 @@ export class SnapshotDirNode implements MountNode {
 
   async stat(): Promise<NodeStat> {
     const dir = this.store.ds.snapshotPath(this.ref);
-    return { mode: S_IFDIR | 0o555, uid: 0, gid: 0, size: 0, nlink: 2, ino: this.ctx.inodes.get(dir), rdev: 0, mtimeMs: this.ref.time * 1000 };
+    return { mode: S_IFDIR | 0o555, uid: 0, gid: 0, size: 0, nlink: 2, ino: this.ctx.inodes.get(dir), rdev: 0, mtime: { secs: this.ref.time, nanos: 0 } };
   }
 
   async readdir(): Promise<Array<[string, MountNode]>> {

@@ -4,7 +4,7 @@ import { validateArchiveName } from '../../src/datastore/names.js';
 import { PbsError } from '../../src/errors.js';
 import { SnapshotWriter } from '../../src/backup/snapshot-writer.js';
 import type { GroupRef } from '../../src/types.js';
-import { LIVE_TTL_MS, type MountNode, type NodeStat, S_IFREG, type WriteHandle } from '../node.js';
+import { LIVE_TTL_MS, msTimestamp, type MountNode, type NodeStat, S_IFREG, type WriteHandle } from '../node.js';
 import type { MountContext, OpenStore } from '../stores.js';
 import { ImageIngest } from './image-ingest.js';
 import { forgetWrite, recordWrite } from './write-journal.js';
@@ -84,7 +84,7 @@ export class ImageFileNode implements MountNode {
 
   async stat(): Promise<NodeStat> {
     if (this.finished) throw new PbsError('ENOENT', `${this.name} was finished as a snapshot`);
-    return { mode: S_IFREG | 0o644, uid: 0, gid: 0, size: this.ingest.currentSize, nlink: 1, ino: this.ctx.inodes.get(this.writer.dir), rdev: 0, mtimeMs: this.createdMs };
+    return { mode: S_IFREG | 0o644, uid: 0, gid: 0, size: this.ingest.currentSize, nlink: 1, ino: this.ctx.inodes.get(this.writer.dir), rdev: 0, mtime: msTimestamp(this.createdMs) };
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {

@@ -107,7 +107,7 @@ describe('POSIX ACL xattrs', () => {
 });
 
 describe('path cache and errno mapping', () => {
-  const node = (ttlMs: number): MountNode => ({ ttlMs, stat: async () => ({ mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, ino: 1, rdev: 0, mtimeMs: 0 }) });
+  const node = (ttlMs: number): MountNode => ({ ttlMs, stat: async () => ({ mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, ino: 1, rdev: 0, mtime: { secs: 0, nanos: 0 } }) });
 
   it('expires live nodes, keeps immutable ones, and drops the least recently used', () => {
     const c = new PathCache(2);
