@@ -3,10 +3,11 @@
 import { formatBackupTime, namespaceChild, parseBackupTime, parseBackupType, ROOT_NAMESPACE, validateBackupId } from '../src/datastore/names.js';
 import { PbsError } from '../src/errors.js';
 import type { BackupNamespace, BackupType, GroupRef } from '../src/types.js';
-import { EROFS, ErrnoError, LIVE_TTL_MS, msTimestamp, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, type WriteHandle } from './node.js';
+import { EROFS, Errno, ErrnoError, LIVE_TTL_MS, msTimestamp, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, type WriteHandle } from './node.js';
 import { SnapshotDirNode } from './snapshot-dir.js';
 import type { OpenStore, StoreSet } from './stores.js';
 import { ImageFileNode } from './write/image-file.js';
+import { StagingSnapshot } from './write/staging-snapshot.js';
 
 abstract class LiveDir implements MountNode {
   readonly ttlMs = LIVE_TTL_MS;
@@ -127,6 +128,7 @@ class GroupDir extends LiveDir {
     }
     const writing = store.writers.get(store.ds.groupPath(this.group));
     if (writing instanceof ImageFileNode) out.push([writing.name, writing]);
+    else if (writing instanceof StagingSnapshot) out.push([writing.name, writing.node]);
     return out;
   }
   override async readdir(): Promise<Array<[string, MountNode]>> {
@@ -142,9 +144,23 @@ class GroupDir extends LiveDir {
     const node = await ImageFileNode.begin(this.stores.ctx, store, this.group, name);
     return node.openWrite();
   }
-  /** Forgets a finished snapshot: only with --allow-forget, never a protected one (EPERM). */
+  /** A directory here is a staging snapshot (`new`, or `etc.pxar`: one pxar archive); snapshot times are not made. */
+  async mkdir(name: string, mode: number): Promise<void> {
+    this.assertWritable();
+    const store = await this.stores.get(this.storeName);
+    if (name === 'latest' || (await this.list(store)).some(([n]) => n === name)) throw new PbsError('EEXIST', 'directory exists', { path: `${this.key}/${name}` });
+    if (isSnapshotTime(name)) throw new PbsError('EPERM', `'${name}' is a snapshot time: staging directories need another name`, { path: `${this.key}/${name}` });
+    await StagingSnapshot.begin(this.stores.ctx, store, this.group, name, mode);
+  }
+  /** Forgets a finished snapshot: only with --allow-forget, never a protected one (EPERM). An empty staging directory is dropped. */
   async rmdir(name: string): Promise<void> {
     this.assertWritable();
+    const store = await this.stores.get(this.storeName);
+    const writing = store.writers.get(store.ds.groupPath(this.group));
+    if (writing instanceof StagingSnapshot && writing.name === name) {
+      if ((await writing.node.readdir!()).length) throw new ErrnoError(Errno.ENOTEMPTY, `${name} is not empty`);
+      return writing.discard('rmdir');
+    }
     let time: number;
     try {
       time = parseBackupTime(name);
@@ -152,11 +168,19 @@ class GroupDir extends LiveDir {
       throw new PbsError('EPERM', `'${name}' is not a snapshot directory`, { path: `${this.key}/${name}` });
     }
     if (!this.stores.ctx.allowForget) throw new PbsError('EPERM', 'removing snapshots needs a mount with --allow-forget', { path: `${this.key}/${name}` });
-    const store = await this.stores.get(this.storeName);
     const ref = { ...this.group, time };
     await store.ds.forgetSnapshot(ref);
     store.snapshots.delete(store.ds.snapshotPath(ref));
     this.stores.ctx.log.info(`forgot snapshot ${store.ds.snapshotPath(ref)}`);
+  }
+}
+
+function isSnapshotTime(name: string): boolean {
+  try {
+    parseBackupTime(name);
+    return true;
+  } catch {
+    return false;
   }
 }
 

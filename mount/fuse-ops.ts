@@ -59,6 +59,10 @@ export class Generations<V> {
     }
     return c && c.expires >= now ? c.value : undefined;
   }
+  delete(key: string): void {
+    this.cur.delete(key);
+    this.old.delete(key);
+  }
   set(key: string, value: V, weight: number, now: number, ttlMs = Number.POSITIVE_INFINITY): void {
     this.put(key, { value, weight, expires: now + ttlMs });
   }
@@ -84,6 +88,10 @@ export class PathCache {
   }
   set(path: string, node: MountNode, now: number): void {
     this.g.set(path, node, 1, now, node.ttlMs);
+  }
+  /** A name that went away or moved (its cached descendants fail the ancestor check from then on). */
+  forget(path: string): void {
+    this.g.delete(path);
   }
 }
 
@@ -262,18 +270,50 @@ export class TreeOps {
           const { parent, name } = await this.parentOf(path);
           if (!parent.rmdir) throw new FsAnswer(EROFS);
           await parent.rmdir(name);
+          this.cache.forget(path);
         }, cb),
       chmod: (path, mode, cb) => this.run('chmod', path, async () => (await this.settable(path)).setattr!({ mode }), cb),
       chown: (path, uid, gid, cb) => this.run('chown', path, async () => (await this.settable(path)).setattr!({ uid, gid }), cb),
       utimens: (path, _atime, mtime, cb) => this.run('utimens', path, async () => (await this.settable(path)).setattr!({ mtime: msTimestamp(mtime) }), cb),
-      // Everything else that changes the tree: only where a node says it may, which today is nowhere.
-      unlink: (path, cb) => this.run('unlink', path, async () => this.readOnly(path), cb),
-      rename: (src, _dest, cb) => this.run('rename', src, async () => this.readOnly(src), cb),
-      symlink: (_target, path, cb) => this.run('symlink', path, async () => this.readOnly(path), cb),
-      link: (_src, path, cb) => this.run('link', path, async () => this.readOnly(path), cb),
-      mknod: (path, _mode, _dev, cb) => this.run('mknod', path, async () => this.readOnly(path), cb),
-      setxattr: (path, _name, _value, _position, _flags, cb) => this.run('setxattr', path, async () => this.readOnly(path), cb),
-      removexattr: (path, _name, cb) => this.run('removexattr', path, async () => this.readOnly(path), cb),
+      // The rest of the tree changes: where the node has the method (staged trees), else EROFS.
+      unlink: (path, cb) => this.run('unlink', path, async () => {
+        const { parent, name } = await this.parentOf(path);
+        if (!parent.unlink) return this.readOnly(path);
+        await parent.unlink(name);
+        this.cache.forget(path);
+      }, cb),
+      rename: (src, dest, cb) => this.run('rename', src, async () => {
+        const [from, to] = await Promise.all([this.parentOf(src), this.parentOf(dest)]);
+        if (!from.parent.rename) return this.readOnly(src);
+        await from.parent.rename(from.name, to.parent, to.name);
+        this.cache.forget(src);
+        this.cache.forget(dest);
+      }, cb),
+      symlink: (target, path, cb) => this.run('symlink', path, async () => {
+        const { parent, name } = await this.parentOf(path);
+        if (!parent.symlink) throw new FsAnswer(EROFS);
+        await parent.symlink(name, target);
+      }, cb),
+      link: (src, path, cb) => this.run('link', path, async () => {
+        const [target, { parent, name }] = await Promise.all([this.resolve(src), this.parentOf(path)]);
+        if (!parent.link) throw new FsAnswer(EROFS);
+        await parent.link(name, target);
+      }, cb),
+      mknod: (path, mode, dev, cb) => this.run('mknod', path, async () => {
+        const { parent, name } = await this.parentOf(path);
+        if (!parent.mknod) throw new FsAnswer(EROFS);
+        await parent.mknod(name, mode, dev);
+      }, cb),
+      setxattr: (path, name, value, _position, flags, cb) => this.run('setxattr', path, async () => {
+        const node = await this.resolve(path);
+        if (!node.setxattr) throw new FsAnswer(EROFS);
+        await node.setxattr(name, value, flags);
+      }, cb),
+      removexattr: (path, name, cb) => this.run('removexattr', path, async () => {
+        const node = await this.resolve(path);
+        if (!node.removexattr) throw new FsAnswer(EROFS);
+        await node.removexattr(name);
+      }, cb),
       read: (path, fd, buf, len, pos, cb) =>
         this.run('read', path, async () => {
           const h = this.handles.get(fd);

@@ -34,6 +34,15 @@ export interface MountNode {
   truncate?(size: number): Promise<void>;
   /** chmod/chown/utimens. */
   setattr?(change: { mode?: number; uid?: number; gid?: number; mtime?: Timestamp }): Promise<void>;
+  symlink?(name: string, target: string): Promise<void>;
+  /** `mode` has the file type (char/block device, fifo, socket, regular file); `rdev` the packed device number. */
+  mknod?(name: string, mode: number, rdev: number): Promise<void>;
+  /** A new name for `target` (a node of the same tree) in this directory. */
+  link?(name: string, target: MountNode): Promise<void>;
+  unlink?(name: string): Promise<void>;
+  rename?(name: string, newParent: MountNode, newName: string): Promise<void>;
+  setxattr?(name: string, value: Uint8Array, flags: number): Promise<void>;
+  removexattr?(name: string): Promise<void>;
 }
 
 /** One open-for-writing of a file. */
@@ -59,6 +68,11 @@ export class ErrnoError extends Error {
   }
 }
 export const EROFS = -30;
+/** Negative errnos of ordinary answers of the writable trees. */
+export const Errno = {
+  EPERM: -1, ENOENT: -2, EEXIST: -17, EXDEV: -18, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOTEMPTY: -39, ENODATA: -61,
+} as const;
+export const S_IFMT = 0o170000;
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;

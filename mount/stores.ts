@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import type { SnapshotDirNode } from './snapshot-dir.js';
 import { InodeTable } from './node.js';
 import { discardInterruptedWrites } from './write/write-journal.js';
+import { resumeStagingSnapshots } from './write/staging-recovery.js';
 
 const CONFIG_TTL_MS = 1000;
 
@@ -33,6 +34,8 @@ export interface MountContext {
   writable?: boolean;
   /** rmdir of a finished, unprotected snapshot forgets it (else EPERM). */
   allowForget?: boolean;
+  /** Staging snapshots seal themselves after this long with no change and nothing open (--seal-after). */
+  sealAfterMs?: number;
 }
 
 export interface OpenStore {
@@ -83,13 +86,17 @@ export class StoreSet {
       const store = Datastore.open(cfg).then(async (ds) => {
         if (this.ctx.writable) await discardInterruptedWrites(ds, this.ctx.log);
         return ds;
-      }).then((ds) => ({
-        ds,
-        chunks: localChunkReader(ds.path, this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
-        snapshots: new Map<string, SnapshotDirNode>(),
-        writers: new Map<string, { name: string; finishing: Promise<void> }>(),
-        newTypeDirs: new Set<string>(),
-      }));
+      }).then(async (ds) => {
+        const open: OpenStore = {
+          ds,
+          chunks: localChunkReader(ds.path, this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
+          snapshots: new Map<string, SnapshotDirNode>(),
+          writers: new Map<string, { name: string; finishing: Promise<void> }>(),
+          newTypeDirs: new Set<string>(),
+        };
+        if (this.ctx.writable) await resumeStagingSnapshots(this.ctx, open);
+        return open;
+      });
       store.catch(() => this.open.delete(name));
       entry = { path: cfg.path, store };
       this.open.set(name, entry);

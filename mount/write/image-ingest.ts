@@ -3,6 +3,7 @@
 // in the (unlisted) snapshot directory; unwritten ranges are zeros. finish() stores the rest and writes the index.
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ClosedIndex } from '../../src/backup/index-writer.js';
 import type { SnapshotWriter } from '../../src/backup/snapshot-writer.js';
 import { PbsError, withPath } from '../../src/errors.js';
 import { FIXED_CHUNK_SIZE } from '../../src/format/fixed-index.js';
@@ -128,7 +129,7 @@ export class ImageIngest {
   }
 
   /** Stores what is left (incomplete chunks padded with zeros, holes as zero chunks) and adds the archive. */
-  finish(): Promise<void> {
+  finish(): Promise<ClosedIndex> {
     return this.serial(async () => {
       const slots = Math.ceil(this.size / CHUNK);
       for (let slot = 0; slot < slots; slot++) {
@@ -149,7 +150,7 @@ export class ImageIngest {
         if (!d) throw new PbsError('EIO', `image chunk ${slot} was never stored`, { path: join(this.writer.dir, this.archiveName), offset: slot * CHUNK });
         digests.push(d);
       }
-      await this.writer.addFixedArchiveDigests(this.archiveName, this.size, digests);
+      return this.writer.addFixedArchiveDigests(this.archiveName, this.size, digests);
     });
   }
 

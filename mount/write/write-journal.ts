@@ -12,10 +12,22 @@ import { namespaceFromComponents, parseBackupType } from '../../src/datastore/na
 import type { SnapshotRef } from '../../src/types.js';
 import type { Logger } from '../log.js';
 
-const DIR = '.pbsfs-writes';
+export const WRITES_DIR = '.pbsfs-writes';
+const DIR = WRITES_DIR;
+/** State directories of staging snapshots inside WRITES_DIR. */
+export const STAGE_PREFIX = 'stage-';
+
+function refKey(ds: Datastore, ref: SnapshotRef): string {
+  return createHash('sha256').update(ds.snapshotPath(ref)).digest('hex').slice(0, 32);
+}
 
 function entryPath(ds: Datastore, ref: SnapshotRef): string {
-  return join(ds.path, DIR, createHash('sha256').update(ds.snapshotPath(ref)).digest('hex').slice(0, 32));
+  return join(ds.path, DIR, refKey(ds, ref));
+}
+
+/** Where a staging snapshot keeps its state (LevelDB) and spool. */
+export function stageDir(ds: Datastore, ref: SnapshotRef): string {
+  return join(ds.path, DIR, STAGE_PREFIX + refKey(ds, ref));
 }
 
 export async function recordWrite(ds: Datastore, ref: SnapshotRef): Promise<void> {
@@ -32,6 +44,7 @@ export async function discardInterruptedWrites(ds: Datastore, log: Logger): Prom
   const dir = join(ds.path, DIR);
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
+    if (name.startsWith(STAGE_PREFIX)) continue; // staging snapshots: resumed by staging-recovery.ts
     const file = join(dir, name);
     let ref: SnapshotRef;
     try {

@@ -90,6 +90,29 @@ export class SnapshotWriter {
     }
   }
 
+  /**
+   * Continues a session whose process ended before the manifest (the mount's staging snapshots after a crash): the
+   * snapshot directory exists, `files` are the archives already complete in it. EBUSY while another process holds it.
+   */
+  static async resume(ds: Datastore, ref: SnapshotRef, opts: SnapshotWriterOptions, files: readonly Omit<ManifestFile, 'crypt-mode'>[]): Promise<SnapshotWriter> {
+    const locks: Lock[] = [];
+    try {
+      locks.push(lockStoreShared(ds));
+      locks.push(await lockGroup(ds, ref, 'exclusive', 'resume a backup'));
+      locks.push(await lockSnapshot(ds, ref, 'exclusive', 'resume a backup'));
+      const dir = ds.snapshotPath(ref);
+      const w = new SnapshotWriter(ds, ref, dir, opts, locks, undefined, false);
+      for (const f of files) {
+        w.opening.add(f.filename);
+        w.files.push({ filename: f.filename, 'crypt-mode': opts.cryptMode, size: f.size, csum: f.csum });
+      }
+      return w;
+    } catch (e) {
+      for (const l of locks.reverse()) l.release();
+      throw e;
+    }
+  }
+
   /** The session's worker pool (hashing, compression, bulk file reads). */
   get pool(): WorkerPool {
     return this.opts.pool;

@@ -13,6 +13,8 @@ import { registeredPid, registryFile } from '../../../mount/registry.js';
 import { SnapshotDirNode } from '../../../mount/snapshot-dir.js';
 import { newContext, StoreSet } from '../../../mount/stores.js';
 import { PbsError } from '../../errors.js';
+import { nativeFs } from '../../fs/native-fs.js';
+import { SEAL_XATTR } from '../../../mount/write/staging-snapshot.js';
 import { closeRuntime, codec, resolveKey, workerPool } from '../context.js';
 import { snapshotArg } from '../refs.js';
 
@@ -31,6 +33,7 @@ interface MountOpts extends DaemonOpts {
   cacheSize: string;
   readOnly?: boolean;
   allowForget?: boolean;
+  sealAfter: string;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -69,14 +72,16 @@ async function detach(mountpoint: string, opts: DaemonOpts): Promise<void> {
   });
 }
 
-async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string; writable?: boolean; allowForget?: boolean }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> }>): Promise<void> {
+async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string; writable?: boolean; allowForget?: boolean; sealAfter?: string }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> }>): Promise<void> {
   if (opts.daemon && !process.send) return detach(mountpoint, opts);
   const cacheMiB = Number(opts.cacheSize ?? '128');
   if (!Number.isSafeInteger(cacheMiB) || cacheMiB < 0) throw new PbsError('EINVAL', `--cache-size must be a number of MiB, got ${opts.cacheSize}`);
+  const sealAfter = Number(opts.sealAfter ?? '60');
+  if (!Number.isFinite(sealAfter) || sealAfter <= 0) throw new PbsError('EINVAL', `--seal-after must be a positive number of seconds, got ${opts.sealAfter}`);
   const log = openLogger(opts.logFile);
   try {
     const crypt = await resolveKey({ keyfile: opts.keyfile });
-    const ctx = newContext({ codec: codec(), pool: workerPool(), crypt, log, readAhead: 4, cacheBytes: cacheMiB * 1024 * 1024, writable: opts.writable === true, allowForget: opts.allowForget === true });
+    const ctx = newContext({ codec: codec(), pool: workerPool(), crypt, log, readAhead: 4, cacheBytes: cacheMiB * 1024 * 1024, writable: opts.writable === true, allowForget: opts.allowForget === true, sealAfterMs: sealAfter * 1000 });
     const { root, guard } = await build(ctx);
     // Loaded here so other commands never load the FUSE binding.
     const { serve } = await import('../../../mount/daemon.js');
@@ -100,6 +105,7 @@ export function registerMount(program: Command): void {
       .description('Mount every datastore (files copied into a group become new snapshots), or one archive of a snapshot read-only')
       .option('--read-only', 'refuse every change (EROFS); one-archive mounts always are')
       .option('--allow-forget', 'rmdir of a finished, unprotected snapshot directory forgets it')
+      .option('--seal-after <seconds>', 'seal staging snapshots after this long with no change and no open file', '60')
       .option('--store <name>', 'datastore to show (repeatable; default: all configured)', collect, [])
       .option('--ns <ns>', 'namespace of SNAPSHOT')
       .option('--keyfile <file>', 'encryption key for encrypted snapshots')
@@ -112,6 +118,8 @@ export function registerMount(program: Command): void {
           const name = path.split('/')[1];
           if (name) await stores.get(name);
         };
+        // Opening a store resumes its staging snapshots left by a crash: done now, not at the first access.
+        if (ctx.writable) for (const name of await stores.names()) await stores.get(name).catch((e: Error) => ctx.log.error(e.message));
         return { root: new RootDir(stores), guard };
       });
       return;
@@ -144,6 +152,19 @@ export function registerMount(program: Command): void {
       return { root: await archive.root() };
     });
   });
+
+  program
+    .command('seal <path>')
+    .description('Seal a staging snapshot of a running mount (a directory in a group, or NAME.pxar in a group): it becomes a finished snapshot')
+    .action(async (path: string) => {
+      // The daemon seals when the staging directory's user.pbsfs.seal xattr is set; the call returns once it is done.
+      try {
+        nativeFs().lsetxattr(resolve(path), SEAL_XATTR, new TextEncoder().encode('1'));
+      } catch (e) {
+        throw new PbsError('EIO', `sealing failed: ${(e as Error).message}`, { path, cause: e });
+      }
+      process.stdout.write(`sealed ${path}\n`);
+    });
 
   program
     .command('umount <mountpoint>')
