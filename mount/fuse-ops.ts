@@ -274,7 +274,7 @@ export class TreeOps {
         }, cb),
       chmod: (path, mode, cb) => this.run('chmod', path, async () => (await this.settable(path)).setattr!({ mode }), cb),
       chown: (path, uid, gid, cb) => this.run('chown', path, async () => (await this.settable(path)).setattr!({ uid, gid }), cb),
-      utimens: (path, _atime, mtime, cb) => this.run('utimens', path, async () => (await this.settable(path)).setattr!({ mtime: msTimestamp(mtime) }), cb),
+      utimens: (path, _atime, mtime, cb) => this.run('utimens', path, async () => (await this.settable(path)).setattr!({ mtime: msTimestamp(mtime >= 2 ** 63 ? mtime - 2 ** 64 : mtime) }), cb),
       // The rest of the tree changes: where the node has the method (staged trees), else EROFS.
       unlink: (path, cb) => this.run('unlink', path, async () => {
         const { parent, name } = await this.parentOf(path);

@@ -302,7 +302,11 @@ export class StagedTree {
     if (change.mode !== undefined) i.mode = (i.mode & S_IFMT) | (change.mode & 0o7777);
     if (change.uid !== undefined && change.uid !== -1 && change.uid !== 0xffffffff) i.uid = change.uid;
     if (change.gid !== undefined && change.gid !== -1 && change.gid !== 0xffffffff) i.gid = change.gid;
-    if (change.mtime) i.mtime = change.mtime;
+    if (change.mtime) {
+      const { secs, nanos } = change.mtime;
+      if (!Number.isSafeInteger(secs) || !Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) fail(Errno.EINVAL, `bad mtime ${secs}.${nanos}`);
+      i.mtime = change.mtime;
+    }
     this.state.putInode(i);
     this.owner.touch();
   }
@@ -312,9 +316,21 @@ export class StagedTree {
     const i = this.inode(id);
     if (flags & XATTR_CREATE && i.xattrs.has(name)) fail(Errno.EEXIST, `xattr ${name} exists`);
     if (flags & XATTR_REPLACE && !i.xattrs.has(name)) fail(Errno.ENODATA, `no xattr ${name}`);
-    i.xattrs.set(name, new Uint8Array(value));
-    // As the kernel does: an access ACL sets the mode's permission bits (the mask stands for the group).
-    if (name === XATTR_ACL_ACCESS) i.mode = (i.mode & ~0o777) | aclModeBits(parsePosixAcl(value, name), i.mode);
+    if (name === XATTR_ACL_ACCESS) {
+      // As the kernel does: an access ACL sets the mode's permission bits (the mask stands for the group), and one
+      // that the mode says completely (owner, group, other only) is not kept as an ACL.
+      let entries: PosixAclEntry[];
+      try {
+        entries = parsePosixAcl(value, name);
+      } catch (e) {
+        fail(Errno.EINVAL, (e as Error).message);
+      }
+      i.mode = (i.mode & ~0o777) | aclModeBits(entries, i.mode);
+      if (entries.every((e) => e.tag === 0x01 || e.tag === 0x04 || e.tag === 0x20)) i.xattrs.delete(name);
+      else i.xattrs.set(name, new Uint8Array(value));
+    } else {
+      i.xattrs.set(name, new Uint8Array(value));
+    }
     this.state.putInode(i);
     this.owner.touch();
   }
