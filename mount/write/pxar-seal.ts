@@ -13,6 +13,8 @@ import type { StagedTree } from './staged-tree.js';
 import type { StagedInode } from './staging-state.js';
 
 const FCAPS_NAME = 'security.capability';
+/** File bytes go from the spool to the encoder in pieces of this size. */
+const SCRATCH_SIZE = 1024 * 1024;
 
 /** The pxar metadata of a staged inode: xattrs, ACLs and fcaps only on files and directories, as the client does. */
 export function stagedMetadata(i: StagedInode, path: string): Metadata {
@@ -44,6 +46,7 @@ export async function encodeStagedTree(tree: StagedTree, rootId: number, meta: B
   /** Hardlinked inodes: the first name in archive order carries the payload. */
   const firstName = new Map<number, { path: Uint8Array; offset: number }>();
   let entries = 1;
+  const scratch = new Uint8Array(SCRATCH_SIZE);
   const dir = async (d: StagedInode, rel: Uint8Array): Promise<void> => {
     const names = [...d.children!.keys()].map((n) => ({ n, b: utf8(n) })).sort((a, b) => Buffer.compare(a.b, b.b));
     for (const { n, b } of names) {
@@ -64,7 +67,7 @@ export async function encodeStagedTree(tree: StagedTree, rootId: number, meta: B
             await enc.addHardlink(b, first.path, first.offset);
             break;
           }
-          const offset = await enc.addFile(m, b, i.size, extentContents(tree.spool, i.extents, i.size));
+          const offset = await enc.addFile(m, b, i.size, extentContents(tree.spool, i.extents, i.size, scratch));
           if (i.nlink > 1) firstName.set(i.id, { path, offset });
           break;
         }

@@ -8,8 +8,6 @@ import { withPath } from '../../src/errors.js';
 /** [file offset, length, spool offset], sorted by file offset, never overlapping. */
 export type Extent = [number, number, number];
 
-const READ_PIECE = 1024 * 1024;
-
 export class Spool {
   private constructor(
     readonly path: string,
@@ -92,19 +90,32 @@ export function truncateExtents(list: Extent[], size: number): void {
   list.splice(0, list.length, ...out);
 }
 
-/** Bytes [offset, offset+length) of a file of `size` bytes; never-written ranges are zeros. */
-export function readExtents(spool: Spool, list: readonly Extent[], size: number, offset: number, length: number): Uint8Array {
-  const end = Math.min(size, offset + length);
-  const out = new Uint8Array(Math.max(0, end - offset));
+/** Bytes [offset, offset+length) of a file of `size` bytes into `out` (zeros where never written). */
+function readInto(spool: Spool, list: readonly Extent[], offset: number, out: Uint8Array): void {
+  out.fill(0);
+  const end = offset + out.byteLength;
   for (const [s, l, p] of list) {
     const a = Math.max(s, offset);
     const b = Math.min(s + l, end);
     if (a < b) spool.read(out.subarray(a - offset, b - offset), p + (a - s));
   }
+}
+
+/** Bytes [offset, offset+length) of a file of `size` bytes; never-written ranges are zeros. */
+export function readExtents(spool: Spool, list: readonly Extent[], size: number, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(Math.max(0, Math.min(size, offset + length) - offset));
+  readInto(spool, list, offset, out);
   return out;
 }
 
-/** The whole file in pieces of at most 1 MiB, for the encoder. */
-export function* extentContents(spool: Spool, list: readonly Extent[], size: number): Generator<Uint8Array> {
-  for (let at = 0; at < size; at += READ_PIECE) yield readExtents(spool, list, size, at, Math.min(READ_PIECE, size - at));
+/**
+ * The whole file in pieces of at most 1 MiB, all in the one `scratch` buffer: each piece is valid until the next is
+ * asked for (the archive writers copy what they keep), so sealing makes no garbage per file.
+ */
+export function* extentContents(spool: Spool, list: readonly Extent[], size: number, scratch: Uint8Array): Generator<Uint8Array> {
+  for (let at = 0; at < size; at += scratch.byteLength) {
+    const piece = scratch.subarray(0, Math.min(scratch.byteLength, size - at));
+    readInto(spool, list, at, piece);
+    yield piece;
+  }
 }

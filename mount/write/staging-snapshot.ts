@@ -16,7 +16,7 @@ import { EROFS, Errno, ErrnoError, LIVE_TTL_MS, msTimestamp, type MountNode, typ
 import type { MountContext, OpenStore } from '../stores.js';
 import { ImageIngest } from './image-ingest.js';
 import { encodeStagedTree } from './pxar-seal.js';
-import { extentContents, Spool } from './spool.js';
+import { readExtents, Spool } from './spool.js';
 import { ROOT_ID, StagedNode, StagedTree, type TreeOwner } from './staged-tree.js';
 import { type FinishedArchive, type LoadedState, StagingState, type StagingInfo } from './staging-state.js';
 import { stageDir } from './write-journal.js';
@@ -25,6 +25,7 @@ import { stageDir } from './write-journal.js';
 export const SEAL_XATTR = 'user.pbsfs.seal';
 export const DEFAULT_SEAL_AFTER_MS = 60_000;
 const QUIET_CHECK_MS = 500;
+const RELEASE_WAIT_MS = 2000;
 
 /** `disk.img` → `disk.img.fidx` (images in a staging snapshot must be named *.img). */
 function imageArchive(name: string): string {
@@ -44,6 +45,9 @@ function pxarBase(name: string): string {
   validateArchiveName(`${name.slice(0, -'.pxar'.length)}.mpxar.didx`);
   return name.slice(0, -'.pxar'.length);
 }
+
+/** Inode-table keys of staging snapshots: short, unique for the life of the daemon. */
+let stagingCount = 0;
 
 export class StagingSnapshot implements TreeOwner {
   readonly key: string;
@@ -65,7 +69,7 @@ export class StagingSnapshot implements TreeOwner {
     private readonly stateDir: string,
     finished: readonly FinishedArchive[],
   ) {
-    this.key = `stage:${writer.dir}`;
+    this.key = `stage:${++stagingCount}`;
     for (const a of finished) {
       const name = a.filename.slice(0, -'.fidx'.length);
       this.images.set(name, StagedImage.finished(this, name, a.size));
@@ -193,9 +197,11 @@ export class StagingSnapshot implements TreeOwner {
    * Encodes the pxar trees, writes the blobs and the manifest. EBUSY while a file is open; a failure discards the
    * staged snapshot (logged) and reaches the caller.
    */
-  seal(why: 'request' | 'quiet'): Promise<void> {
+  async seal(why: 'request' | 'quiet'): Promise<void> {
+    // close() returns before the kernel's release reaches us: a seal right after a copy waits a moment for it.
+    for (let waited = 0; !this.sealing && this.handles > 0 && waited < RELEASE_WAIT_MS; waited += 20) await new Promise((r) => setTimeout(r, 20));
     if (this.sealing) return this.sealing;
-    if (this.handles > 0) return Promise.reject(new PbsError('EBUSY', `${this.name} has open files`));
+    if (this.handles > 0) throw new PbsError('EBUSY', `${this.name} has open files`);
     this.sealing = this.doSeal(why);
     return this.sealing;
   }
@@ -219,13 +225,7 @@ export class StagingSnapshot implements TreeOwner {
         for (const [name, id] of root.children!) {
           const i = this.tree.inode(id);
           if ((i.mode & S_IFMT) !== S_IFREG) continue;
-          const data = new Uint8Array(i.size);
-          let at = 0;
-          for (const piece of extentContents(this.tree.spool, i.extents, i.size)) {
-            data.set(piece, at);
-            at += piece.byteLength;
-          }
-          await this.writer.addBlob(blobArchive(name), data);
+          await this.writer.addBlob(blobArchive(name), readExtents(this.tree.spool, i.extents, i.size, 0, i.size));
         }
       }
       await this.writer.finish();
@@ -282,7 +282,14 @@ export class StagingRoot extends StagedNode {
   override async create(name: string, mode: number): Promise<WriteHandle> {
     if (this.s.info.kind === 'staging' && name.endsWith('.img')) return this.s.createImage(name);
     if (this.s.image(name)) throw new ErrnoError(Errno.EEXIST, `${name} exists`);
+    // Names that cannot become an archive are refused now, not when sealing.
+    if (this.s.info.kind === 'staging') blobArchive(name);
     return super.create(name, mode);
+  }
+
+  override async mkdir(name: string, mode: number): Promise<void> {
+    if (this.s.info.kind === 'staging' && name.endsWith('.pxar')) pxarBase(name);
+    return super.mkdir(name, mode);
   }
 
   /** Setting user.pbsfs.seal seals (and waits for it); everything else is a staged xattr of the root. */
@@ -298,6 +305,10 @@ export class StagingRoot extends StagedNode {
 
   override async rename(name: string, newParent: MountNode, newName: string): Promise<void> {
     if (this.s.image(name) || this.s.image(newName)) throw new ErrnoError(Errno.EPERM, 'staged images cannot be renamed');
+    if (this.s.info.kind === 'staging' && newParent === this) {
+      if (newName.endsWith('.pxar')) pxarBase(newName);
+      else blobArchive(newName);
+    }
     return super.rename(name, newParent, newName);
   }
 }

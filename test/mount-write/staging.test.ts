@@ -110,6 +110,10 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     // A blob holds at most 16 MiB: a larger write fails with EFBIG when it is made.
     expect(failing('dd', ['if=/dev/zero', `of=${join(group, 'new/too-big.conf')}`, 'bs=1M', 'count=17', 'status=none'])).toMatch(/too large/i);
     rmSync(join(group, 'new/too-big.conf'));
+    // Names that cannot become archives are refused when made, not when sealing.
+    expect(failing('touch', [join(group, 'new/index.json')])).toMatch(/not permitted/i);
+    expect(failing('mkdir', [join(group, 'new/plain-dir')])).toMatch(/not permitted/i);
+    expect(failing('ln', ['-s', 'x', join(group, 'new/link')])).toMatch(/not permitted/i);
     // Read back while staged.
     expect(readFileSync(join(group, 'new/qemu-server.conf'), 'utf8')).toBe('memory: 2048\n');
     expect(readdirSync(join(group, 'new')).sort()).toEqual(['disk.img', 'links.pxar', 'qemu-server.conf']);

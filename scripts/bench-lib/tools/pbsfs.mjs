@@ -30,6 +30,9 @@ export function pbsfs(ctx) {
   return {
     name: 'pbsfs',
     repoDir: store,
+    /** Trees can be copied into its mount (mount scenario, "tree in"). */
+    writesTrees: true,
+    cli,
     settings:
       'unencrypted, zstd level 1 (the PBS client defaults); image: fixed 4 MiB chunks; ' +
       'tree: buzhash chunks (4 MiB average), --change-detection-mode metadata (split .mpxar/.ppxar)',
@@ -78,6 +81,9 @@ export function pbsfs(ctx) {
         pid: Number(readFileSync(pidFile, 'utf8').trim()),
         image: (ref) => join(mnt, 'bench', ref, 'disk.img'),
         tree: (ref) => join(mnt, 'bench', ref, 'share.pxar'),
+        /** Where a tree copied in becomes a new snapshot's share.pxar (a *.pxar directory in a group). */
+        newTree: () => join(mnt, 'bench', 'host', 'tree-write', 'share.pxar'),
+        sealedTree: () => join(mnt, 'bench', 'host', 'tree-write', 'latest', 'share.pxar'),
         unmount: () => run(['umount', mnt]),
       };
     },
