@@ -133,7 +133,7 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     expect(sha256(readFileSync(join(mnt, 'store1/vm/201/latest/disk.raw.img')))).toBe(sha256(image));
   }, 120_000);
 
-  it('concurrent cp -a into two groups; a quiet staging directory seals itself', async () => {
+  it('concurrent cp -a into two groups; rmdir of an empty staging directory', async () => {
     const a = join(mnt, 'store1/host/a');
     const b = join(mnt, 'store1/host/b');
     mkdirSync(a);
@@ -153,4 +153,17 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     for (let i = 0; i < 50 && !m.log.includes('discarded staging snapshot scratch'); i++) await new Promise((r) => setTimeout(r, 100));
     expect(m.log).toContain('discarded staging snapshot scratch');
   }, 120_000);
+
+  it('--seal-after: a staging snapshot with nothing open and no change seals itself', async () => {
+    await m.stop();
+    m = await Mounted.start(sb, ['mount', mnt, '--foreground', '--seal-after', '2'], mnt);
+    const group = join(mnt, 'store1/host/quiet');
+    mkdirSync(group, { recursive: true });
+    execFileSync('cp', ['-a', join(src, 'links'), join(group, 'q.pxar')]);
+    expect(snapshotsOf(store, 'host/quiet')).toEqual([]);
+    for (let i = 0; i < 100 && snapshotsOf(store, 'host/quiet').length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(snapshotsOf(store, 'host/quiet')).toHaveLength(1);
+    expect(m.log).toMatch(/sealed staging snapshot q\.pxar \(quiet\)/);
+    expect(comparable(snapshot(join(group, 'latest/q.pxar')))).toEqual(comparable(snapshot(join(src, 'links'))));
+  }, 60_000);
 });
