@@ -50,6 +50,8 @@ export class StagedTree {
   readonly inodes = new Map<number, StagedInode>();
   private nextId = ROOT_ID + 1;
   private readonly nodes = new Map<number, StagedNode>();
+  /** Unlinked files that are still open. */
+  private readonly orphans = new Map<number, StagedInode>();
 
   constructor(
     readonly owner: TreeOwner,
@@ -121,7 +123,7 @@ export class StagedTree {
   }
 
   inode(id: number): StagedInode {
-    const i = this.inodes.get(id);
+    const i = this.inodes.get(id) ?? this.orphans.get(id);
     if (!i) fail(Errno.ENOENT, `staged inode ${id} is gone`);
     return i;
   }
@@ -234,15 +236,24 @@ export class StagedTree {
     return child;
   }
 
-  /** The last name went: the inode leaves the state (its spool bytes stay until the snapshot is sealed). */
+  /**
+   * The last name went: the inode leaves the tree and the state (its spool bytes stay until the snapshot is sealed).
+   * A file still open stays writable until its last close, as on a real filesystem, but is not archived.
+   */
   private forget(i: StagedInode): void {
     if (i.children) for (const c of i.children.values()) {
       const ci = this.inodes.get(c);
       if (ci && --ci.nlink === 0) this.forget(ci);
     }
     this.inodes.delete(i.id);
-    this.nodes.delete(i.id);
+    if (this.nodes.get(i.id)?.isOpen) this.orphans.set(i.id, i);
+    else this.nodes.delete(i.id);
     this.state.deleteInode(i.id);
+  }
+
+  /** An open file's last close: an unlinked one is gone for good now. */
+  closed(id: number): void {
+    if (this.orphans.delete(id)) this.nodes.delete(id);
   }
 
   unlink(parent: number, name: string): void {
@@ -386,6 +397,10 @@ export class StagedNode implements MountNode {
     return this.tree.inode(this.id);
   }
 
+  get isOpen(): boolean {
+    return this.handles > 0;
+  }
+
   async stat(): Promise<NodeStat> {
     const i = this.inode;
     return {
@@ -498,6 +513,7 @@ export class StagedNode implements MountNode {
             now.complete = true;
             this.tree.state.putInode(now);
           }
+          this.tree.closed(this.id);
         }
         this.tree.owner.released();
       },

@@ -205,8 +205,3 @@ export class StagingState {
     await this.db.close();
   }
 }
-
-/** Reads only the info record (recovery decides from it what to do). */
-export async function readStagingInfo(state: StagingState): Promise<StagingInfo> {
-  return (await state.load()).info;
-}

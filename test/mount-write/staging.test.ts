@@ -2,7 +2,7 @@
 // then the archive compared with the source through the mount and through `pbsfs restore`; a staging directory
 // with an image, a pxar directory and a blob; EBUSY on one group while writers to other groups go on.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, sandbox } from '../helpers/cli.js';
@@ -114,6 +114,12 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     expect(failing('touch', [join(group, 'new/index.json')])).toMatch(/not permitted/i);
     expect(failing('mkdir', [join(group, 'new/plain-dir')])).toMatch(/not permitted/i);
     expect(failing('ln', ['-s', 'x', join(group, 'new/link')])).toMatch(/not permitted/i);
+    // A file unlinked while open takes writes until it is closed, and is not archived.
+    const fd = openSync(join(group, 'new/links.pxar/scratch'), 'w');
+    writeSync(fd, 'before');
+    rmSync(join(group, 'new/links.pxar/scratch'));
+    writeSync(fd, 'after');
+    closeSync(fd);
     // Read back while staged.
     expect(readFileSync(join(group, 'new/qemu-server.conf'), 'utf8')).toBe('memory: 2048\n');
     expect(readdirSync(join(group, 'new')).sort()).toEqual(['disk.img', 'links.pxar', 'qemu-server.conf']);
