@@ -2,7 +2,7 @@
 // extents (file offset, length, log offset). So any write order, overlapping rewrites and several files written at
 // once cost one append each; sealing reads each file back in archive order. Writes are synchronous pwrite()s: the
 // caller's buffer is only valid during the call, and for page-cache writes this is cheaper than a thread hop.
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { withPath } from '../../src/errors.js';
 
 /** [file offset, length, spool offset], sorted by file offset, never overlapping. */
@@ -18,7 +18,8 @@ export class Spool {
   /** Opens (or creates) the log; appends go after whatever it holds already (a resumed staging snapshot). */
   static open(path: string): Spool {
     try {
-      const fd = openSync(path, 'a+', 0o600);
+      // Not O_APPEND: positional writes must land where `end` says, also after a failed (partial) append.
+      const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
       return new Spool(path, fd, fstatSync(fd).size);
     } catch (e) {
       throw withPath(e, path);
