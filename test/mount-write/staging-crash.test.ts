@@ -1,6 +1,7 @@
 // kill -9 of the daemon while a tree is copied into a `*.pxar` directory: the next mount resumes the staged snapshot
 // from its state (files closed before the crash kept, the one still open dropped) with a log line, nothing partial
-// is listed as a snapshot, sealing it works, and every chunk of every snapshot verifies.
+// is listed as a snapshot, sealing it works, and every chunk of every snapshot verifies. A full datastore filesystem
+// gives the copying process ENOSPC and leaves earlier snapshots intact.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -105,5 +106,39 @@ describe('pbsfs mount: a staged tree survives a daemon crash', () => {
     execFileSync('diff', ['-r', '--no-dereference', join(sb.dir, 'small/var'), join(group, 'latest/etc.pxar/var2')]);
     expect(readdirSync(join(store, '.pbsfs-writes'))).toEqual([]);
     expect(verifyStore(store)).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a full datastore filesystem: the copy gets ENOSPC, rm -rf drops the staged tree, earlier snapshots verify', async () => {
+    const small = join(sb.dir, 'small-fs');
+    mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', small]);
+    try {
+      await sb.ok(['datastore', 'create', 'tiny', join(small, 'store')]);
+      const m = mounts.at(-1) ?? (await start());
+      const group = join(mnt, 'tiny/host/full');
+      mkdirSync(group, { recursive: true });
+      execFileSync('cp', ['-a', join(sb.dir, 'small'), join(group, 'first.pxar')]);
+      await sb.ok(['seal', join(group, 'first.pxar')]);
+      const big = join(sb.dir, 'big-src');
+      mkdirSync(big);
+      execFileSync('dd', ['if=/dev/urandom', `of=${join(big, 'big.bin')}`, 'bs=1M', 'count=60', 'status=none']);
+      let err = '';
+      try {
+        execFileSync('cp', ['-a', big, join(group, 'second.pxar')], { stdio: 'pipe' });
+      } catch (e) {
+        err = String((e as { stderr?: Buffer }).stderr);
+      }
+      expect(err).toMatch(/No space left on device/);
+      execFileSync('rm', ['-rf', join(group, 'second.pxar')]);
+      for (let i = 0; i < 50 && !m.log.includes('discarded staging snapshot second.pxar'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(m.log).toContain('discarded staging snapshot second.pxar');
+      expect(readdirSync(join(small, 'store/.pbsfs-writes'))).toEqual([]);
+      expect(snapshotsOf(join(small, 'store'), 'host/full')).toHaveLength(1);
+      execFileSync('diff', ['-r', '--no-dereference', join(sb.dir, 'small'), join(group, 'latest/first.pxar')]);
+      expect(verifyStore(join(small, 'store'))).toBeGreaterThan(0);
+    } finally {
+      for (const m of mounts.splice(0)) await m.stop();
+      execFileSync('umount', ['-l', small], { stdio: 'ignore' });
+    }
   }, 120_000);
 });
