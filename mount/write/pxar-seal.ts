@@ -27,6 +27,7 @@ export function stagedMetadata(i: StagedInode, path: string): Metadata {
   };
   const type = fileType(i.mode);
   if (type !== S_IFREG && type !== S_IFDIR) return meta;
+  if (!i.xattrs) return meta;
   for (const [name, value] of i.xattrs) {
     if (name === FCAPS_NAME) meta.fcaps = value;
     else if (isArchivedXattrName(name)) meta.xattrs.push({ name: new Uint8Array(Buffer.from(name, 'latin1')), value });

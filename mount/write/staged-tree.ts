@@ -12,6 +12,7 @@ import type { StagedInode, StagingState } from './staging-state.js';
 import { parsePosixAcl, type PosixAclEntry, XATTR_ACL_ACCESS } from '../../src/fs/posix-acl.js';
 
 export const ROOT_ID = 1;
+const NO_XATTRS: ReadonlyMap<string, Uint8Array> = new Map();
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 
@@ -137,7 +138,7 @@ export class StagedTree {
 
   private newInode(mode: number, id = this.nextId++): StagedInode {
     const i: StagedInode = {
-      id, mode, uid: 0, gid: 0, mtime: now(), rdev: 0, xattrs: new Map(), size: 0, extents: [],
+      id, mode, uid: 0, gid: 0, mtime: now(), rdev: 0, size: 0, extents: [],
       complete: (mode & S_IFMT) !== S_IFREG, nlink: 0,
     };
     if ((mode & S_IFMT) === S_IFDIR) i.children = new Map();
@@ -325,8 +326,9 @@ export class StagedTree {
   setxattr(id: number, name: string, value: Uint8Array, flags: number): void {
     this.owner.assertOpen();
     const i = this.inode(id);
-    if (flags & XATTR_CREATE && i.xattrs.has(name)) fail(Errno.EEXIST, `xattr ${name} exists`);
-    if (flags & XATTR_REPLACE && !i.xattrs.has(name)) fail(Errno.ENODATA, `no xattr ${name}`);
+    if (flags & XATTR_CREATE && i.xattrs?.has(name)) fail(Errno.EEXIST, `xattr ${name} exists`);
+    if (flags & XATTR_REPLACE && !i.xattrs?.has(name)) fail(Errno.ENODATA, `no xattr ${name}`);
+    const xattrs = (i.xattrs ??= new Map());
     if (name === XATTR_ACL_ACCESS) {
       // As the kernel does: an access ACL sets the mode's permission bits (the mask stands for the group), and one
       // that the mode says completely (owner, group, other only) is not kept as an ACL.
@@ -337,11 +339,12 @@ export class StagedTree {
         fail(Errno.EINVAL, (e as Error).message);
       }
       i.mode = (i.mode & ~0o777) | aclModeBits(entries, i.mode);
-      if (entries.every((e) => e.tag === 0x01 || e.tag === 0x04 || e.tag === 0x20)) i.xattrs.delete(name);
-      else i.xattrs.set(name, new Uint8Array(value));
+      if (entries.every((e) => e.tag === 0x01 || e.tag === 0x04 || e.tag === 0x20)) xattrs.delete(name);
+      else xattrs.set(name, new Uint8Array(value));
     } else {
-      i.xattrs.set(name, new Uint8Array(value));
+      xattrs.set(name, new Uint8Array(value));
     }
+    if (xattrs.size === 0) i.xattrs = undefined;
     this.state.putInode(i);
     this.owner.touch();
   }
@@ -349,7 +352,8 @@ export class StagedTree {
   removexattr(id: number, name: string): void {
     this.owner.assertOpen();
     const i = this.inode(id);
-    if (!i.xattrs.delete(name)) fail(Errno.ENODATA, `no xattr ${name}`);
+    if (!i.xattrs?.delete(name)) fail(Errno.ENODATA, `no xattr ${name}`);
+    if (i.xattrs.size === 0) i.xattrs = undefined;
     this.state.putInode(i);
     this.owner.touch();
   }
@@ -433,7 +437,7 @@ export class StagedNode implements MountNode {
   }
 
   async xattrs(): Promise<ReadonlyMap<string, Uint8Array>> {
-    return this.inode.xattrs;
+    return this.inode.xattrs ?? NO_XATTRS;
   }
 
   async mkdir(name: string, mode: number): Promise<void> {

@@ -18,8 +18,8 @@ export interface StagedInode {
   gid: number;
   mtime: Timestamp;
   rdev: number;
-  /** setxattr order, as llistxattr would report it. */
-  xattrs: Map<string, Uint8Array>;
+  /** setxattr order, as llistxattr would report it; undefined while there are none (most entries: saves memory). */
+  xattrs?: Map<string, Uint8Array>;
   /** Symlinks. */
   target?: string;
   size: number;
@@ -68,7 +68,7 @@ interface InodeJson {
 function inodeToJson(i: StagedInode): string {
   const j: InodeJson = {
     mode: i.mode, uid: i.uid, gid: i.gid, s: i.mtime.secs, n: i.mtime.nanos, rdev: i.rdev,
-    x: [...i.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]), size: i.size, e: i.extents, c: i.complete,
+    x: [...(i.xattrs ?? [])].map(([k, v]) => [k, Buffer.from(v).toString('base64')]), size: i.size, e: i.extents, c: i.complete,
   };
   if (i.target !== undefined) j.t = i.target;
   return JSON.stringify(j);
@@ -78,7 +78,7 @@ function inodeFromJson(id: number, s: string): StagedInode {
   const j = JSON.parse(s) as InodeJson;
   return {
     id, mode: j.mode, uid: j.uid, gid: j.gid, mtime: { secs: j.s, nanos: j.n }, rdev: j.rdev,
-    xattrs: new Map(j.x.map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])), target: j.t, size: j.size,
+    xattrs: j.x.length ? new Map(j.x.map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])) : undefined, target: j.t, size: j.size,
     extents: j.e, complete: j.c, nlink: 0,
   };
 }
@@ -108,7 +108,8 @@ export class StagingState {
   ) {}
 
   static async open(path: string): Promise<StagingState> {
-    const db = new Level<string, string>(path, { valueEncoding: 'utf8' });
+    // Only read back once, after a crash: no block cache worth its memory.
+    const db = new Level<string, string>(path, { valueEncoding: 'utf8', cacheSize: 1024 * 1024 });
     try {
       await db.open();
     } catch (e) {
