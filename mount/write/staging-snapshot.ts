@@ -46,6 +46,20 @@ function pxarBase(name: string): string {
   return name.slice(0, -'.pxar'.length);
 }
 
+/** The tree's view of its staging snapshot, which is made after the tree (it needs the tree). */
+function treeOwner(ctx: MountContext, snapshot: () => StagingSnapshot): TreeOwner {
+  return {
+    ctx,
+    get key() {
+      return snapshot().key;
+    },
+    assertOpen: () => snapshot().assertOpen(),
+    touch: () => snapshot().touch(),
+    opened: () => snapshot().opened(),
+    released: () => snapshot().released(),
+  };
+}
+
 /** Inode-table keys of staging snapshots: short, unique for the life of the daemon. */
 let stagingCount = 0;
 
@@ -119,7 +133,7 @@ export class StagingSnapshot implements TreeOwner {
       await state.writeInfo(info);
       const spool = Spool.open(join(stateDir, 'spool'));
       let s!: StagingSnapshot;
-      const tree = StagedTree.create({ get ctx() { return ctx; }, get key() { return s.key; }, assertOpen: () => s.assertOpen(), touch: () => s.touch(), opened: () => s.opened(), released: () => s.released() }, state, spool, kind === 'staging', mode);
+      const tree = StagedTree.create(treeOwner(ctx, () => s), state, spool, kind === 'staging', mode);
       s = new StagingSnapshot(ctx, store, info, writer, state, tree, stateDir, []);
       store.writers.set(key, s);
       ctx.log.info(`staging snapshot ${name}: new snapshot ${writer.dir}, state in ${stateDir}`);
@@ -136,8 +150,7 @@ export class StagingSnapshot implements TreeOwner {
   static async resume(ctx: MountContext, store: OpenStore, stateDir: string, state: StagingState, loaded: LoadedState, writer: SnapshotWriter): Promise<StagingSnapshot> {
     const spool = Spool.open(join(stateDir, 'spool'));
     let s!: StagingSnapshot;
-    const owner: TreeOwner = { get ctx() { return ctx; }, get key() { return s.key; }, assertOpen: () => s.assertOpen(), touch: () => s.touch(), opened: () => s.opened(), released: () => s.released() };
-    const { tree, dropped } = StagedTree.restore(owner, state, spool, loaded.info.kind === 'staging', loaded.inodes, loaded.entries);
+    const { tree, dropped } = StagedTree.restore(treeOwner(ctx, () => s), state, spool, loaded.info.kind === 'staging', loaded.inodes, loaded.entries);
     s = new StagingSnapshot(ctx, store, loaded.info, writer, state, tree, stateDir, loaded.archives);
     await state.flush();
     store.writers.set(store.ds.groupPath(writer.ref), s);
