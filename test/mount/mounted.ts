@@ -41,6 +41,18 @@ export class Mounted {
     throw new Error(`mount did not come up: ${m.log}`);
   }
 
+  /** The number of nodes the daemon holds for the kernel (SIGUSR2 makes it log the count). */
+  async inodesHeld(): Promise<number> {
+    const before = this.log.length;
+    this.child.kill('SIGUSR2');
+    for (let i = 0; i < 50; i++) {
+      const m = /inodes held: (\d+)/.exec(this.log.slice(before));
+      if (m) return Number(m[1]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no inode count in the log: ${this.log.slice(before)}`);
+  }
+
   /** Waits for the daemon to end (after an unmount); true when it did within `ms`. */
   async exited(ms = 10_000): Promise<boolean> {
     if (this.child.exitCode !== null) return true;
