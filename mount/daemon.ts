@@ -37,8 +37,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
   };
   const onInt = (): void => stop('SIGINT');
   const onTerm = (): void => stop('SIGTERM');
-  // SIGUSR2: how many nodes the kernel holds (they are freed as it forgets them).
-  const onUsr2 = (): void => opts.log.info(`inodes held: ${ops.inodes.size}`);
+  // SIGUSR2: how many nodes the kernel holds (they are freed as it forgets them) and the requests so far.
+  const onUsr2 = (): void => opts.log.info(`inodes held: ${ops.inodes.size}; requests: ${[...ops.counts].map(([op, n]) => `${op.toLowerCase()} ${n}`).join(', ')}`);
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   process.on('SIGUSR2', onUsr2);

@@ -50,11 +50,14 @@ export function errnoOf(e: unknown): number {
 }
 
 const immutable = (node: MountNode): boolean => node.ttlMs === IMMUTABLE;
+/** The kernel cache lifetime of a node's entry and attributes, read before its stat (a node may become immutable). */
+const timeoutOf = (node: MountNode): number => (immutable(node) ? IMMUTABLE_TIMEOUT_S : node.ttlMs / 1000);
+/** Record `at` describes a node that never changes: it may be cached here too. */
+const final = (rec: Float64Array, at = 0): boolean => rec[at * A.FIELDS + A.ATTR_TIMEOUT] === IMMUTABLE_TIMEOUT_S;
 
-/** Fills record `at` of `out` with a node's attributes and its kernel cache lifetime (nanosecond times). */
-export function writeAttrs(out: Float64Array, at: number, st: NodeStat, node: MountNode): void {
+/** Fills record `at` of `out` with a node's attributes and cache lifetime (nanosecond times). */
+export function writeAttrs(out: Float64Array, at: number, st: NodeStat, timeout: number): void {
   const o = at * A.FIELDS;
-  const timeout = immutable(node) ? IMMUTABLE_TIMEOUT_S : node.ttlMs / 1000;
   out[o + A.INO] = st.ino;
   out[o + A.MODE] = st.mode;
   out[o + A.NLINK] = st.nlink;
@@ -91,6 +94,8 @@ export class FuseOps {
   private readonly f: FuseBinding;
   /** One attribute record for single replies (the binding copies it before returning). */
   private readonly rec = new Float64Array(A.FIELDS);
+  /** Requests by operation, for the daemon's SIGUSR2 report. */
+  readonly counts = new Map<string, number>();
   /** Names of the nodes, for log lines. */
   private readonly names = new WeakMap<Inode, string>();
 
@@ -101,6 +106,8 @@ export class FuseOps {
 
   /** The dispatcher the session calls for every request. */
   readonly dispatch = (op: Op, req: Req, ...args: unknown[]): void => {
+    const name = Op[op] ?? String(op);
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
     const handler = this.ops[op] as ((req: Req, ...args: unknown[]) => void) | undefined;
     if (!handler) {
       this.f.replyErr(req, ERRNO.ENOSYS!);
@@ -109,7 +116,7 @@ export class FuseOps {
     try {
       handler(req, ...args);
     } catch (e) {
-      this.fail(Op[op] ?? String(op), req, undefined, e);
+      this.fail(name, req, undefined, e);
     }
   };
 
@@ -160,9 +167,10 @@ export class FuseOps {
     [Op.STATFS]: (req) => this.f.replyStatfs(req, STATFS),
     [Op.GETXATTR]: (req, ino: number, name: string, size: number) =>
       this.xattrs(req, this.inode(ino), (x) => {
+        // Asked for every file by ls -l (security.selinux, system.posix_acl_access): answered without a throw.
         const value = x.get(name);
-        if (value === undefined) throw new FsAnswer(ERRNO.ENODATA!);
-        this.replySized(req, value, size);
+        if (value === undefined) this.f.replyErr(req, ERRNO.ENODATA!);
+        else this.replySized(req, value, size);
       }),
     [Op.LISTXATTR]: (req, ino: number, size: number) =>
       this.xattrs(req, this.inode(ino), (x) => this.replySized(req, Buffer.from([...x.keys()].map((n) => `${n}\0`).join(''), 'utf8'), size)),
@@ -228,10 +236,11 @@ export class FuseOps {
   /** Answers with a child's entry; the kernel holds one more reference unless the request was gone already. */
   private async replyEntry(req: Req, p: Inode, name: string, node: MountNode | null | undefined): Promise<void> {
     if (!node) throw new FsAnswer(ERRNO.ENOENT!);
+    const timeout = timeoutOf(node);
     const st = await node.stat();
-    writeAttrs(this.rec, 0, st, node);
+    writeAttrs(this.rec, 0, st, timeout);
     const i = this.ref(st.ino, node, p, name);
-    if (immutable(node)) i.attrs ??= this.rec.slice();
+    if (final(this.rec)) i.attrs ??= this.rec.slice();
     if (this.f.replyEntry(req, this.rec) !== 0) this.inodes.forget(i.id, 1);
   }
 
@@ -244,7 +253,7 @@ export class FuseOps {
       if (k === undefined || k < 2) return void this.f.replyErr(req, ERRNO.ENOENT!);
       const i = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, p, name);
       const attrs = l.attrs.subarray(k * A.FIELDS, (k + 1) * A.FIELDS);
-      if (immutable(i.node)) i.attrs ??= attrs;
+      if (final(attrs)) i.attrs ??= attrs;
       if (this.f.replyEntry(req, attrs) !== 0) this.inodes.forget(i.id, 1);
       return;
     }
@@ -257,10 +266,10 @@ export class FuseOps {
   private getattr(req: Req, i: Inode): void {
     if (i.attrs) return void this.f.replyAttr(req, i.attrs);
     this.later('getattr', req, i, async () => {
-      const st = await i.node.stat();
+      const timeout = timeoutOf(i.node);
       const rec = new Float64Array(A.FIELDS);
-      writeAttrs(rec, 0, st, i.node);
-      if (immutable(i.node)) i.attrs = rec;
+      writeAttrs(rec, 0, await i.node.stat(), timeout);
+      if (final(rec)) i.attrs = rec;
       this.f.replyAttr(req, rec);
     });
   }
@@ -285,7 +294,8 @@ export class FuseOps {
         if (Object.keys(change).length) await i.node.setattr(change);
       }
       const rec = new Float64Array(A.FIELDS);
-      writeAttrs(rec, 0, await i.node.stat(), i.node);
+      const timeout = timeoutOf(i.node);
+      writeAttrs(rec, 0, await i.node.stat(), timeout);
       this.f.replyAttr(req, rec);
     });
   }
@@ -322,8 +332,9 @@ export class FuseOps {
       if (!p.node.create) throw new FsAnswer(EROFS);
       const w = await p.node.create(name, mode);
       const rec = new Float64Array(A.FIELDS);
+      const timeout = timeoutOf(w.node);
       const st = await w.node.stat();
-      writeAttrs(rec, 0, st, w.node);
+      writeAttrs(rec, 0, st, timeout);
       const i = this.ref(st.ino, w.node, p, name);
       const fh = this.addHandle({ node: w.node, w });
       if (this.f.replyCreate(req, rec, fh, 0) !== 0) {
@@ -346,12 +357,14 @@ export class FuseOps {
   /** '.', '..' and the children, each with its attributes (readdirplus sends them all in one go). */
   private async listing(i: Inode): Promise<Listing> {
     const node = i.node;
+    const timeout = timeoutOf(node);
     const [entries, self] = await Promise.all([node.readdir!(), node.stat()]);
+    const timeouts = entries.map(([, child]) => timeoutOf(child));
     const stats = await Promise.all(entries.map(([, child]) => child.stat()));
     const attrs = new Float64Array((entries.length + 2) * A.FIELDS);
-    writeAttrs(attrs, 0, self, node);
-    writeAttrs(attrs, 1, { ...self, ino: i.parent, mode: S_IFDIR | 0o555 }, node);
-    stats.forEach((st, k) => writeAttrs(attrs, k + 2, st, entries[k]![1]));
+    writeAttrs(attrs, 0, self, timeout);
+    writeAttrs(attrs, 1, { ...self, ino: i.parent, mode: S_IFDIR | 0o555 }, timeout);
+    stats.forEach((st, k) => writeAttrs(attrs, k + 2, st, timeouts[k]!));
     return { names: ['.', '..', ...entries.map(([name]) => name)], nodes: entries.map(([, child]) => child), attrs };
   }
 
@@ -366,7 +379,7 @@ export class FuseOps {
     this.later('opendir', req, i, async () => {
       const listing = await this.listing(i);
       // Immutable listings are kept: lookups in the directory are then answered from them.
-      if (immutable(i.node)) i.listing = listing;
+      if (immutable(i.node) && listing.nodes.every((_, k) => final(listing.attrs, k + 2))) i.listing = listing;
       reply(listing);
     });
   }
@@ -379,7 +392,7 @@ export class FuseOps {
     // Every readdirplus entry but '.' and '..' is a lookup the kernel now holds.
     for (let k = Math.max(off, 2); k < off + sent; k++) {
       const child = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, i, l.names[k]!);
-      if (immutable(child.node)) child.attrs ??= l.attrs.subarray(k * A.FIELDS, (k + 1) * A.FIELDS);
+      if (final(l.attrs, k)) child.attrs ??= l.attrs.subarray(k * A.FIELDS, (k + 1) * A.FIELDS);
     }
   }
 
