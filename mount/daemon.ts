@@ -38,7 +38,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const onInt = (): void => stop('SIGINT');
   const onTerm = (): void => stop('SIGTERM');
   // SIGUSR2: how many nodes the kernel holds (they are freed as it forgets them) and the requests so far.
-  const onUsr2 = (): void => opts.log.info(`inodes held: ${ops.inodes.size}; requests: ${[...ops.counts].map(([op, n]) => `${op.toLowerCase()} ${n}`).join(', ')}`);
+  const onUsr2 = (): void => {
+    const mem = process.memoryUsage();
+    const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    opts.log.info(`inodes held: ${ops.inodes.size}; rss ${mib(mem.rss)}, heap ${mib(mem.heapUsed)}, external ${mib(mem.external)}; requests: ${ops.counts().map(([op, n]) => `${op} ${n}`).join(', ')}`);
+  };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   process.on('SIGUSR2', onUsr2);

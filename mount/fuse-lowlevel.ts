@@ -26,7 +26,7 @@ export enum A {
 
 /** Open reply flags. */
 export enum OpenFlag {
-  DIRECT_IO = 1, KEEP_CACHE = 2, CACHE_DIR = 4, NONSEEKABLE = 8,
+  DIRECT_IO = 1, KEEP_CACHE = 2, CACHE_DIR = 4, NONSEEKABLE = 8, NOFLUSH = 16,
 }
 
 /** setattr's `toSet` bits (FUSE_SET_ATTR_*), after the *_NOW ones were resolved to times. */
@@ -36,15 +36,16 @@ export enum SetAttr {
 
 /** A request id; every reply function answers it at most once (later calls return 1 and do nothing). */
 export type Req = number;
-export type Dispatch = (op: Op, req: Req, ...args: never[]) => void;
+export type Dispatch = (op: Op, req: Req, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown) => void;
 
 export interface FuseBinding {
   mount(mountpoint: string, args: string[], maxWrite: number, maxReadahead: number, readdirplus: 0 | 1 | 2, dispatch: Dispatch): unknown;
   close(session: unknown): void;
   replyErr(req: Req, errno: number): number;
-  replyEntry(req: Req, attrs: Float64Array): number;
+  /** Answers with record `index` of `attrs`. */
+  replyEntry(req: Req, attrs: Float64Array, index: number): number;
   replyCreate(req: Req, attrs: Float64Array, fh: number, flags: number): number;
-  replyAttr(req: Req, attrs: Float64Array): number;
+  replyAttr(req: Req, attrs: Float64Array, index: number): number;
   replyOpen(req: Req, fh: number, flags: number): number;
   replyData(req: Req, data: Uint8Array): number;
   replyWrite(req: Req, count: number): number;
@@ -111,7 +112,7 @@ export class FuseSession {
     const options = ['fsname=pbsfs', 'subtype=pbsfs', 'default_permissions', 'auto_unmount', `max_read=${MAX_IO}`];
     if (opts.allowOther) options.push('allow_other');
     if (opts.readOnly !== false) options.push('ro');
-    const dispatch: Dispatch = (op, req, ...args) => (op === Op.GONE ? session.markGone() : opts.dispatch(op, req, ...args));
+    const dispatch: Dispatch = (op, req, a, b, c, d, e, f) => (op === Op.GONE ? session.markGone() : opts.dispatch(op, req, a, b, c, d, e, f));
     try {
       session.handle = fuseBinding().mount(mountpoint, ['pbsfs', '-o', options.join(',')], MAX_IO, MAX_IO, opts.readdirplus ?? 1, dispatch);
     } catch (e) {

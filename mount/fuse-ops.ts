@@ -4,7 +4,7 @@
 // so no error (of ours or unexpected) ever reaches the binding or crashes the daemon.
 import { isPbsError } from '../src/errors.js';
 import { A, type FuseBinding, fuseBinding, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
-import { type Inode, InodeTable, type Listing, ROOT_ID } from './inode-table.js';
+import { type Inode, KernelNodes, type Listing, ROOT_ID } from './kernel-nodes.js';
 import type { Logger } from './log.js';
 import { EROFS, ErrnoError, IMMUTABLE, type MountNode, type NodeStat, S_IFDIR, type WriteHandle } from './node.js';
 
@@ -88,40 +88,47 @@ export interface FuseOpsOptions {
 type Handler = (req: Req, ...args: never[]) => void;
 
 export class FuseOps {
-  readonly inodes: InodeTable;
+  readonly inodes: KernelNodes;
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
   private readonly f: FuseBinding;
   /** One attribute record for single replies (the binding copies it before returning). */
   private readonly rec = new Float64Array(A.FIELDS);
-  /** Requests by operation, for the daemon's SIGUSR2 report. */
-  readonly counts = new Map<string, number>();
+  /** Requests by operation number, for the daemon's SIGUSR2 report. */
+  private readonly perOp = new Uint32Array(Op.GONE + 1);
   /** Names of the nodes, for log lines. */
   private readonly names = new WeakMap<Inode, string>();
 
   constructor(private readonly opts: FuseOpsOptions) {
-    this.inodes = new InodeTable(opts.root);
+    this.inodes = new KernelNodes(opts.root);
     this.f = opts.binding ?? fuseBinding();
+    // An array indexed by operation number: the dispatcher's lookup on every request.
+    for (const [op, handler] of Object.entries(this.table)) this.ops[Number(op)] = handler;
   }
 
-  /** The dispatcher the session calls for every request. */
-  readonly dispatch = (op: Op, req: Req, ...args: unknown[]): void => {
-    const name = Op[op] ?? String(op);
-    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  /** The dispatcher the session calls for every request (always with six arguments after the request id). */
+  readonly dispatch = (op: Op, req: Req, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): void => {
+    this.perOp[op]++;
     const handler = this.ops[op] as ((req: Req, ...args: unknown[]) => void) | undefined;
     if (!handler) {
       this.f.replyErr(req, ERRNO.ENOSYS!);
       return;
     }
     try {
-      handler(req, ...args);
-    } catch (e) {
-      this.fail(name, req, undefined, e);
+      handler(req, a, b, c, d, e, f);
+    } catch (err) {
+      this.fail(Op[op] ?? String(op), req, undefined, err);
     }
   };
 
+  /** Requests so far by operation. */
+  counts(): Array<[string, number]> {
+    return [...this.perOp].flatMap((n, op) => (n ? [[(Op[op] ?? String(op)).toLowerCase(), n] as [string, number]] : []));
+  }
+
   /** The operations: each maps one FUSE request to the MountNode method that answers it. */
-  private readonly ops: Partial<Record<Op, Handler>> = {
+  private readonly ops: Handler[] = [];
+  private readonly table: Partial<Record<Op, Handler>> = {
     [Op.LOOKUP]: (req, parent: number, name: string) => this.lookup(req, this.inode(parent), name),
     [Op.FORGET]: (_req, pairs: Float64Array) => {
       for (let k = 0; k < pairs.length; k += 2) this.inodes.forget(pairs[k]!, pairs[k + 1]!);
@@ -240,8 +247,15 @@ export class FuseOps {
     const st = await node.stat();
     writeAttrs(this.rec, 0, st, timeout);
     const i = this.ref(st.ino, node, p, name);
-    if (final(this.rec)) i.attrs ??= this.rec.slice();
-    if (this.f.replyEntry(req, this.rec) !== 0) this.inodes.forget(i.id, 1);
+    if (final(this.rec) && !i.attrs) i.attrs = this.rec.slice();
+    if (this.f.replyEntry(req, this.rec, 0) !== 0) this.inodes.forget(i.id, 1);
+  }
+
+  /** Keeps record `k` of `attrs` as the node's attributes when it describes a node that never changes. */
+  private keepAttrs(i: Inode, attrs: Float64Array, k: number): void {
+    if (i.attrs || !final(attrs, k)) return;
+    i.attrs = attrs;
+    i.attrsAt = k;
   }
 
   private lookup(req: Req, p: Inode, name: string): void {
@@ -252,9 +266,8 @@ export class FuseOps {
       const k = l.byName.get(name);
       if (k === undefined || k < 2) return void this.f.replyErr(req, ERRNO.ENOENT!);
       const i = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, p, name);
-      const attrs = l.attrs.subarray(k * A.FIELDS, (k + 1) * A.FIELDS);
-      if (final(attrs)) i.attrs ??= attrs;
-      if (this.f.replyEntry(req, attrs) !== 0) this.inodes.forget(i.id, 1);
+      this.keepAttrs(i, l.attrs, k);
+      if (this.f.replyEntry(req, l.attrs, k) !== 0) this.inodes.forget(i.id, 1);
       return;
     }
     this.later('lookup', req, p, async () => {
@@ -264,13 +277,13 @@ export class FuseOps {
   }
 
   private getattr(req: Req, i: Inode): void {
-    if (i.attrs) return void this.f.replyAttr(req, i.attrs);
+    if (i.attrs) return void this.f.replyAttr(req, i.attrs, i.attrsAt);
     this.later('getattr', req, i, async () => {
       const timeout = timeoutOf(i.node);
       const rec = new Float64Array(A.FIELDS);
       writeAttrs(rec, 0, await i.node.stat(), timeout);
-      if (final(rec)) i.attrs = rec;
-      this.f.replyAttr(req, rec);
+      this.keepAttrs(i, rec, 0);
+      this.f.replyAttr(req, rec, 0);
     });
   }
 
@@ -296,7 +309,7 @@ export class FuseOps {
       const rec = new Float64Array(A.FIELDS);
       const timeout = timeoutOf(i.node);
       writeAttrs(rec, 0, await i.node.stat(), timeout);
-      this.f.replyAttr(req, rec);
+      this.f.replyAttr(req, rec, 0);
     });
   }
 
@@ -311,8 +324,9 @@ export class FuseOps {
     if (!node.read) throw new FsAnswer(ERRNO.EISDIR!);
     if ((flags & O_ACCMODE) === 0 && !(flags & O_TRUNC)) {
       // Contents of finished snapshots never change: the kernel keeps their pages across opens.
+      // Nothing to flush for a reader: no FLUSH request on every close (tar opens tens of thousands of files).
       const fh = this.addHandle({ node });
-      if (this.f.replyOpen(req, fh, immutable(node) ? OpenFlag.KEEP_CACHE : 0) !== 0) this.handles.delete(fh);
+      if (this.f.replyOpen(req, fh, OpenFlag.NOFLUSH | (immutable(node) ? OpenFlag.KEEP_CACHE : 0)) !== 0) this.handles.delete(fh);
       return;
     }
     this.later('open', req, i, async () => {
@@ -392,7 +406,7 @@ export class FuseOps {
     // Every readdirplus entry but '.' and '..' is a lookup the kernel now holds.
     for (let k = Math.max(off, 2); k < off + sent; k++) {
       const child = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, i, l.names[k]!);
-      if (final(l.attrs, k)) child.attrs ??= l.attrs.subarray(k * A.FIELDS, (k + 1) * A.FIELDS);
+      this.keepAttrs(child, l.attrs, k);
     }
   }
 

@@ -18,25 +18,31 @@ const lastName = (path: Uint8Array): Uint8Array => path.subarray(path.lastIndexO
 export class PxarArchive {
   private hardlinkCounts?: Promise<Map<number, number>>;
   private known?: Map<number, number>;
+  private readonly inos = new Map<number, number>();
 
   private constructor(
     readonly accessor: PxarAccessor,
     private readonly metadata: ReadAt,
-    /** Distinguishes this archive's entries in the mount-wide inode table. */
-    readonly key: string,
     readonly inodes: InodeTable,
   ) {}
 
-  static async open(metadata: ReadAt, payload: ReadAt | undefined, key: string, inodes: InodeTable): Promise<PxarArchive> {
-    return new PxarArchive(await PxarAccessor.open(metadata, { payload }), metadata, key, inodes);
+  static async open(metadata: ReadAt, payload: ReadAt | undefined, inodes: InodeTable): Promise<PxarArchive> {
+    return new PxarArchive(await PxarAccessor.open(metadata, { payload }), metadata, inodes);
   }
 
   async root(): Promise<MountNode> {
     return new PxarDirNode(this, (await this.accessor.root()).entry);
   }
 
+  /** The inode number of the entry at a FILENAME offset (the root has none), stable for the archive's life. */
   ino(filenameOffset: number | null): number {
-    return this.inodes.get(`${this.key}:${filenameOffset ?? 'root'}`);
+    const key = filenameOffset ?? -1;
+    let ino = this.inos.get(key);
+    if (ino === undefined) {
+      ino = this.inodes.allocate();
+      this.inos.set(key, ino);
+    }
+    return ino;
   }
 
   /**

@@ -28,9 +28,11 @@ enum {
 };
 
 // Open reply flags.
-enum { OF_DIRECT_IO = 1, OF_KEEP_CACHE = 2, OF_CACHE_DIR = 4, OF_NONSEEKABLE = 8 };
+enum { OF_DIRECT_IO = 1, OF_KEEP_CACHE = 2, OF_CACHE_DIR = 4, OF_NONSEEKABLE = 8, OF_NOFLUSH = 16 };
 
-#define SLOT_BITS 20
+// Ids stay below 2^30 (small integers in V8, no heap number per request): 16 bits of slot, 14 of generation.
+#define SLOT_BITS 16
+#define GEN_MASK 0x3fffu
 #define SLOT_MAX (1u << SLOT_BITS)
 
 typedef struct {
@@ -57,7 +59,7 @@ static slot_t *slots;
 static uint32_t nslots, *free_slots, nfree;
 
 /** A new request id: slot index in the low bits, the slot's generation above (a stale id never matches). */
-static double req_put(fuse_req_t req) {
+static int32_t req_put(fuse_req_t req) {
   uint32_t i;
   if (nfree > 0) {
     i = free_slots[--nfree];
@@ -72,17 +74,17 @@ static double req_put(fuse_req_t req) {
     slots[i].gen = 0;
   }
   slots[i].req = req;
-  slots[i].gen++;
-  return (double)slots[i].gen * SLOT_MAX + i;
+  slots[i].gen = (slots[i].gen + 1) & GEN_MASK;
+  if (slots[i].gen == 0) slots[i].gen = 1;
+  return (int32_t)((slots[i].gen << SLOT_BITS) | i);
 }
 
 /** The request for an id, removed from the table; NULL when it was answered already. */
 static fuse_req_t req_take(napi_env env, napi_value v) {
-  double id;
-  if (napi_get_value_double(env, v, &id) != napi_ok || id < 0) return NULL;
-  uint64_t n = (uint64_t)id;
-  uint32_t i = (uint32_t)(n & (SLOT_MAX - 1));
-  uint32_t gen = (uint32_t)(n >> SLOT_BITS);
+  int32_t id;
+  if (napi_get_value_int32(env, v, &id) != napi_ok || id <= 0) return NULL;
+  uint32_t i = (uint32_t)id & (SLOT_MAX - 1);
+  uint32_t gen = ((uint32_t)id >> SLOT_BITS) & GEN_MASK;
   if (i >= nslots || slots[i].req == NULL || slots[i].gen != gen) return NULL;
   fuse_req_t req = slots[i].req;
   slots[i].req = NULL;
@@ -106,17 +108,18 @@ static napi_value str(napi_env env, const char *s) {
 static void dispatch(session_t *s, int op, fuse_req_t req, size_t argc, napi_value *args) {
   napi_env env = s->env;
   napi_value argv[8], fn, recv, result;
-  double id = req ? req_put(req) : 0;
+  int32_t id = req ? req_put(req) : 0;
   if (id < 0) {
     fuse_reply_err(req, EAGAIN);
     return;
   }
-  argv[0] = num(env, op);
-  argv[1] = num(env, id);
-  for (size_t i = 0; i < argc && i < 6; i++) argv[2 + i] = args[i];
-  napi_get_reference_value(env, s->dispatch, &fn);
+  napi_create_int32(env, op, &argv[0]);
+  napi_create_int32(env, id, &argv[1]);
   napi_get_undefined(env, &recv);
-  if (napi_call_function(env, recv, fn, 2 + argc, argv, &result) != napi_ok) {
+  // Always the full argument count, so the dispatcher is called with one shape.
+  for (size_t i = 0; i < 6; i++) argv[2 + i] = i < argc ? args[i] : recv;
+  napi_get_reference_value(env, s->dispatch, &fn);
+  if (napi_call_function(env, recv, fn, 8, argv, &result) != napi_ok) {
     napi_value exc;
     napi_get_and_clear_last_exception(env, &exc);
     fprintf(stderr, "pbsfs: FUSE dispatcher threw on op %d\n", op);
@@ -546,6 +549,14 @@ static const double *get_attrs(napi_env env, napi_value v, size_t min) {
   return data;
 }
 
+/** Record `index` of an attribute array (records are A_FIELDS doubles). */
+static const double *get_record(napi_env env, napi_value array, napi_value index) {
+  uint32_t i = 0;
+  napi_get_value_uint32(env, index, &i);
+  const double *a = get_attrs(env, array, ((size_t)i + 1) * A_FIELDS);
+  return a ? a + (size_t)i * A_FIELDS : NULL;
+}
+
 static napi_value result(napi_env env, int r) {
   napi_value v;
   napi_create_int32(env, r, &v);
@@ -568,8 +579,8 @@ static napi_value js_reply_err(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_reply_entry(napi_env env, napi_callback_info info) {
-  TAKE(2, "replyEntry(req, attrs)");
-  const double *a = get_attrs(env, argv[1], A_FIELDS);
+  TAKE(3, "replyEntry(req, attrs, index)");
+  const double *a = get_record(env, argv[1], argv[2]);
   if (!a) return result(env, fuse_reply_err(req, EIO));
   struct fuse_entry_param e;
   fill_entry(&e, a);
@@ -583,6 +594,7 @@ static void fill_open(struct fuse_file_info *fi, double fh, uint32_t flags) {
   fi->keep_cache = !!(flags & OF_KEEP_CACHE);
   fi->cache_readdir = !!(flags & OF_CACHE_DIR);
   fi->nonseekable = !!(flags & OF_NONSEEKABLE);
+  fi->noflush = !!(flags & OF_NOFLUSH);
 }
 
 static napi_value js_reply_create(napi_env env, napi_callback_info info) {
@@ -601,8 +613,8 @@ static napi_value js_reply_create(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
-  TAKE(2, "replyAttr(req, attrs)");
-  const double *a = get_attrs(env, argv[1], A_FIELDS);
+  TAKE(3, "replyAttr(req, attrs, index)");
+  const double *a = get_record(env, argv[1], argv[2]);
   if (!a) return result(env, fuse_reply_err(req, EIO));
   struct stat st;
   fill_stat(&st, a);

@@ -11,7 +11,7 @@ import { openIndex } from '../../src/io/index-reader.js';
 import { ACL_NO_MASK, emptyAcl } from '../../src/pxar/format.js';
 import type { Digest } from '../../src/types.js';
 import { errnoOf } from '../../mount/fuse-ops.js';
-import { InodeTable, ROOT_ID } from '../../mount/inode-table.js';
+import { KernelNodes, ROOT_ID } from '../../mount/kernel-nodes.js';
 import { IMMUTABLE, type MountNode } from '../../mount/node.js';
 import { accessAclXattr as accessAcl, defaultAclXattr as defaultAcl } from '../../src/fs/posix-acl.js';
 const accessAclXattr = (acl: Parameters<typeof accessAcl>[0], mode: number) => accessAcl(acl, mode, '/x');
@@ -111,7 +111,7 @@ describe('inode table and errno mapping', () => {
   const node = (ttlMs: number): MountNode => ({ ttlMs, stat: async () => ({ mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, ino: 1, rdev: 0, mtime: { secs: 0, nanos: 0 } }) });
 
   it('holds a node while the kernel has lookups on it and frees it when they are forgotten', () => {
-    const t = new InodeTable(node(1000));
+    const t = new KernelNodes(node(1000));
     const root = t.get(ROOT_ID)!;
     const store = t.ref(10, node(1000), root, 'store1');
     expect(store.top).toBe('store1');

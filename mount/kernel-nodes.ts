@@ -13,8 +13,9 @@ export interface Inode {
   readonly top: string;
   /** The kernel's view of the parent, for '..' in listings. */
   parent: number;
-  /** Attribute record cached for nodes that never change. */
+  /** Attribute record cached for nodes that never change: record `attrsAt` of `attrs` (often a listing's). */
   attrs?: Float64Array;
+  attrsAt: number;
   xattrs?: ReadonlyMap<string, Uint8Array>;
   /** Cached listing of a directory that never changes. */
   listing?: Listing;
@@ -30,11 +31,11 @@ export interface Listing {
   byName?: Map<string, number>;
 }
 
-export class InodeTable {
+export class KernelNodes {
   private readonly inodes = new Map<number, Inode>();
 
   constructor(root: MountNode) {
-    this.inodes.set(ROOT_ID, { id: ROOT_ID, node: root, nlookup: 1, top: '', parent: ROOT_ID });
+    this.inodes.set(ROOT_ID, { id: ROOT_ID, node: root, nlookup: 1, top: '', parent: ROOT_ID, attrsAt: 0 });
   }
 
   get(id: number): Inode | undefined {
@@ -50,7 +51,7 @@ export class InodeTable {
   ref(id: number, node: MountNode, parent: Inode, name: string): Inode {
     let ino = this.inodes.get(id);
     if (!ino) {
-      ino = { id, node, nlookup: 0, top: parent.id === ROOT_ID ? name : parent.top, parent: parent.id };
+      ino = { id, node, nlookup: 0, top: parent.id === ROOT_ID ? name : parent.top, parent: parent.id, attrsAt: 0 };
       this.inodes.set(id, ino);
     } else if (Number.isFinite(node.ttlMs)) {
       // A live node looked up again: the fresher object answers (an immutable one keeps its cached state).
