@@ -279,7 +279,9 @@ export class FuseOps {
   private getattr(req: Req, i: Inode): void {
     if (i.attrs) return void this.f.replyAttr(req, i.attrs, i.attrsAt);
     this.later('getattr', req, i, async () => {
-      const timeout = timeoutOf(i.node);
+      // The root's attributes are never cached: a stat of the mount point must reach the daemon, so a dead one
+      // shows as ENOTCONN (stale-mount detection) instead of its cached attributes.
+      const timeout = i.id === ROOT_ID ? 0 : timeoutOf(i.node);
       const rec = new Float64Array(A.FIELDS);
       writeAttrs(rec, 0, await i.node.stat(), timeout);
       this.keepAttrs(i, rec, 0);

@@ -5,10 +5,12 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileS
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, sandbox } from '../helpers/cli.js';
+import { prng } from '../helpers/images.js';
 import { encodeDirectory } from '../helpers/pxar-snapshot.js';
 import { isMounted, Mounted } from './mounted.js';
 
 const BIG = 5000;
+const MiB = 1024 * 1024;
 
 describe('the libfuse 3 low-level mount', () => {
   let sb: Sandbox;
@@ -23,6 +25,7 @@ describe('the libfuse 3 low-level mount', () => {
     mkdirSync(join(src, 'a/b/c'), { recursive: true });
     for (let i = 0; i < BIG; i++) writeFileSync(join(src, 'big', `entry-${i}`), `${i}\n`);
     writeFileSync(join(src, 'a/b/c/deep.txt'), 'deep\n');
+    writeFileSync(join(src, 'eight-mib'), prng('ll', 8 * MiB));
     execFileSync('touch', ['-d', '2021-03-04 05:06:07.123456789', join(src, 'a/b/c/deep.txt')]);
     utimesSync(join(src, 'a'), 1_600_000_000.5, 1_600_000_000.987654);
     writeFileSync(join(sb.dir, 'tree.pxar'), (await encodeDirectory(src, false)).archive);
@@ -62,6 +65,14 @@ describe('the libfuse 3 low-level mount', () => {
     }
     expect(held).toBeLessThan(BIG / 2);
     expect(readdirSync(join(mnt, 'big')).length).toBe(BIG);
+  });
+
+  it('reads sequentially in 1 MiB requests', async () => {
+    const before = (await m.report()).requests.read ?? 0;
+    const data = execFileSync('dd', [`if=${join(mnt, 'eight-mib')}`, 'bs=1M', 'status=none'], { maxBuffer: 16 * MiB });
+    expect(data.equals(readFileSync(join(src, 'eight-mib')))).toBe(true);
+    // 128 KiB requests (the kernel's default read-ahead) would be 64.
+    expect((await m.report()).requests.read! - before).toBeLessThanOrEqual(10);
   });
 
   it('unmounts cleanly on SIGTERM', async () => {
