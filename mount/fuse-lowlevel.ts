@@ -4,12 +4,15 @@
 import { execFile } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { PbsError } from '../src/errors.js';
 import { nativeAddon } from '../src/native.js';
 import type { Logger } from './log.js';
 
 const run = promisify(execFile);
+const UNMOUNT_TRIES = 5;
+const UNMOUNT_RETRY_MS = 200;
 
 /** Operation numbers passed to the dispatcher (the enum in fuse-ll.c). */
 export enum Op {
@@ -148,12 +151,20 @@ export class FuseSession {
     this.opts.onGone?.();
   }
 
-  /** Unmounts (EBUSY while files are open); the kernel then ends the session, which calls onGone. */
+  /**
+   * Unmounts (EBUSY while files are open, after a few tries: the kernel may still be finishing the releases of
+   * files just closed); the kernel then ends the session, which calls onGone.
+   */
   async unmount(): Promise<void> {
-    if (this.gone) return;
-    await run('fusermount3', ['-u', this.mountpoint]).catch((err: Error) => {
-      if (this.gone) return;
-      throw new PbsError('EBUSY', `unmount failed: ${err.message.trim()}`, { path: this.mountpoint, cause: err });
-    });
+    for (let attempt = 1; !this.gone; attempt++) {
+      try {
+        await run('fusermount3', ['-u', this.mountpoint]);
+        return;
+      } catch (err) {
+        if (this.gone) return;
+        if (attempt === UNMOUNT_TRIES) throw new PbsError('EBUSY', `unmount failed: ${(err as Error).message.trim()}`, { path: this.mountpoint, cause: err });
+        await delay(UNMOUNT_RETRY_MS);
+      }
+    }
   }
 }

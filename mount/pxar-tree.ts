@@ -10,6 +10,7 @@ import { accessAclXattr, defaultAclXattr } from '../src/fs/posix-acl.js';
 import { nameToDisplay } from '../src/pxar/names.js';
 
 const HARDLINK_WAIT_MS = 50;
+const SCAN_DELAY_MS = 1000;
 /** Entries the hardlink walk decodes between turns of the event loop (with cached chunks it never waits on I/O). */
 const SCAN_SLICE = 512;
 const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
@@ -19,6 +20,7 @@ export class PxarArchive {
   private hardlinkCounts?: Promise<Map<number, number>>;
   private known?: Map<number, number>;
   private readonly inos = new Map<number, number>();
+  private scanTimer?: NodeJS.Timeout;
 
   private constructor(
     readonly accessor: PxarAccessor,
@@ -47,17 +49,19 @@ export class PxarArchive {
 
   /**
    * How many hardlinks point at a file (by FILENAME offset). pxar stores no link counts, so one walk of the
-   * metadata stream counts them (for v1 archives that reads the whole archive). The first listing or file stat
-   * starts it, in the background: a stat while it runs waits for it at most HARDLINK_WAIT_MS, the one that
-   * starts it not at all, so the first byte of a big archive is not held up. Until the walk ends a file shows
-   * nlink 1 and is not immutable (linksKnown), so nothing caches that count for long. A walk that fails
-   * (damaged archive) counts nothing: the damage is reported by the reads that reach it.
+   * metadata stream counts them (for v1 archives that reads the whole archive). The first listing starts it in
+   * the background, a file stat SCAN_DELAY_MS later (so it does not compete with the first byte of a file opened
+   * by path); a stat while it runs waits for it at most HARDLINK_WAIT_MS. Until the walk ends a file shows nlink 1
+   * and is not immutable (linksKnown), so nothing caches that count for long. A walk that fails (damaged
+   * archive) counts nothing: the damage is reported by the reads that reach it.
    */
   async hardlinkCount(filenameOffset: number | null): Promise<number> {
-    const running = this.hardlinkCounts !== undefined;
-    const scan = this.startScan();
-    if (filenameOffset === null) return 0;
-    const counts = this.known ?? (running ? await Promise.race([scan, delay(HARDLINK_WAIT_MS, undefined, { ref: false })]) : undefined);
+    if (filenameOffset === null || this.known) return this.known?.get(filenameOffset ?? -1) ?? 0;
+    if (!this.hardlinkCounts) {
+      this.scanTimer ??= setTimeout(() => void this.startScan(), SCAN_DELAY_MS).unref();
+      return 0;
+    }
+    const counts = await Promise.race([this.hardlinkCounts, delay(HARDLINK_WAIT_MS, undefined, { ref: false })]);
     return counts?.get(filenameOffset) ?? 0;
   }
 
@@ -66,6 +70,7 @@ export class PxarArchive {
   }
 
   startScan(): Promise<Map<number, number>> {
+    clearTimeout(this.scanTimer);
     this.hardlinkCounts ??= this.countHardlinks().catch(() => (this.known = new Map<number, number>()));
     return this.hardlinkCounts;
   }
