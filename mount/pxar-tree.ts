@@ -21,6 +21,7 @@ export class PxarArchive {
   private known?: Map<number, number>;
   private readonly inos = new Map<number, number>();
   private scanTimer?: NodeJS.Timeout;
+  private scanWait?: Promise<unknown>;
 
   private constructor(
     readonly accessor: PxarAccessor,
@@ -51,18 +52,22 @@ export class PxarArchive {
    * How many hardlinks point at a file (by FILENAME offset). pxar stores no link counts, so one walk of the
    * metadata stream counts them (for v1 archives that reads the whole archive). The first listing starts it in
    * the background, a file stat SCAN_DELAY_MS later (so it does not compete with the first byte of a file opened
-   * by path); a stat while it runs waits for it at most HARDLINK_WAIT_MS. Until the walk ends a file shows nlink 1
+   * by path); stats wait for it until at most HARDLINK_WAIT_MS after it started. Until the walk ends a file shows nlink 1
    * and is not immutable (linksKnown), so nothing caches that count for long. A walk that fails (damaged
    * archive) counts nothing: the damage is reported by the reads that reach it.
    */
   async hardlinkCount(filenameOffset: number | null): Promise<number> {
-    if (filenameOffset === null || this.known) return this.known?.get(filenameOffset ?? -1) ?? 0;
-    if (!this.hardlinkCounts) {
+    if (filenameOffset === null) return 0;
+    if (!this.known && !this.hardlinkCounts) {
       this.scanTimer ??= setTimeout(() => void this.startScan(), SCAN_DELAY_MS).unref();
       return 0;
     }
-    const counts = await Promise.race([this.hardlinkCounts, delay(HARDLINK_WAIT_MS, undefined, { ref: false })]);
-    return counts?.get(filenameOffset) ?? 0;
+    if (!this.known) await this.scanWait;
+    return this.countOf(filenameOffset);
+  }
+
+  private countOf(filenameOffset: number): number {
+    return this.known?.get(filenameOffset) ?? 0;
   }
 
   get linksKnown(): boolean {
@@ -71,7 +76,11 @@ export class PxarArchive {
 
   startScan(): Promise<Map<number, number>> {
     clearTimeout(this.scanTimer);
-    this.hardlinkCounts ??= this.countHardlinks().catch(() => (this.known = new Map<number, number>()));
+    if (!this.hardlinkCounts) {
+      this.hardlinkCounts = this.countHardlinks().catch(() => (this.known = new Map<number, number>()));
+      // One wait for all stats: at most HARDLINK_WAIT_MS after the walk started, then none.
+      this.scanWait = Promise.race([this.hardlinkCounts, delay(HARDLINK_WAIT_MS, undefined, { ref: false })]);
+    }
     return this.hardlinkCounts;
   }
 
