@@ -126,8 +126,8 @@ export class FuseOps {
     return [...this.perOp].flatMap((n, op) => (n ? [[(Op[op] ?? String(op)).toLowerCase(), n] as [string, number]] : []));
   }
 
-  /** The operations: each maps one FUSE request to the MountNode method that answers it. */
   private readonly ops: Handler[] = [];
+  /** The operations: each maps one FUSE request to the MountNode method that answers it. */
   private readonly table: Partial<Record<Op, Handler>> = {
     [Op.LOOKUP]: (req, parent: number, name: string) => this.lookup(req, this.inode(parent), name),
     [Op.FORGET]: (_req, pairs: Float64Array) => {
