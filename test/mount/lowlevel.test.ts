@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fuseBinding } from '../../mount/fuse-lowlevel.js';
 import { type Sandbox, sandbox } from '../helpers/cli.js';
 import { prng } from '../helpers/images.js';
 import { encodeDirectory } from '../helpers/pxar-snapshot.js';
@@ -81,5 +82,15 @@ describe('the libfuse 3 low-level mount', () => {
     expect(isMounted(mnt)).toBe(false);
     expect(m.log).toMatch(/SIGTERM: unmounting/);
     expect(m.log).toMatch(/unmounted /);
+  });
+});
+
+describe('the binding\'s request table', () => {
+  it('ignores replies to requests it does not hold (never answered twice, stale ids do nothing)', () => {
+    const f = fuseBinding();
+    for (const id of [0, 1, 65536, 65536 * 3 + 7, 2 ** 30 - 1, -5]) {
+      expect(f.replyErr(id, 2)).toBe(1);
+      expect(f.replyData(id, new Uint8Array(4))).toBe(1);
+    }
   });
 });
