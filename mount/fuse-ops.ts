@@ -1,18 +1,29 @@
-// FUSE calls → tree nodes: path resolution through a bounded path cache, open-file handles, errno mapping.
-// Every operation is wrapped, so no error (of ours or unexpected) ever reaches the binding or crashes the daemon.
-import type { FuseOps, FuseStat } from 'fuse-native';
+// FUSE low-level requests → tree nodes: the inode table, open handles, directory listings, errno mapping. Each
+// operation is one entry of the `ops` table, which wires it to its MountNode method. Answers come at once from
+// cached state where there is some (immutable nodes); everything else is awaited, and every handler is wrapped
+// so no error (of ours or unexpected) ever reaches the binding or crashes the daemon.
 import { isPbsError } from '../src/errors.js';
+import { A, type FuseBinding, fuseBinding, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
+import { type Inode, KernelNodes, type Listing, ROOT_ID } from './kernel-nodes.js';
 import type { Logger } from './log.js';
-import { EROFS, ErrnoError, IMMUTABLE, msTimestamp, type MountNode, type NodeStat, type WriteHandle } from './node.js';
+import { EROFS, ErrnoError, IMMUTABLE, type MountNode, type NodeStat, S_IFDIR, type WriteHandle } from './node.js';
 
 const ERRNO: Record<string, number> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28,
-  EROFS: -30, ERANGE: -34, ENODATA: -61, ENOTSUP: -95, EDQUOT: -122,
+  EROFS: -30, ERANGE: -34, ENOSYS: -38, ENODATA: -61, ENOTSUP: -95, EDQUOT: -122, ESTALE: -116,
 };
 /** Errors of the datastore's own filesystem that the writing process must see as they are. */
 const PASSED_THROUGH = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EFBIG']);
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
+/** rename(2) flags: RENAME_NOREPLACE is honoured; RENAME_EXCHANGE is not offered. */
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
+/** Kernel cache lifetime of entries and attributes inside finished snapshots, which never change. */
+const IMMUTABLE_TIMEOUT_S = 86400;
+const BLKSIZE = 4096;
+const NO_XATTRS: ReadonlyMap<string, Uint8Array> = new Map();
+const STATFS = new Float64Array([4096, 4096, 0, 0, 0, 0, 0, 0, 255]);
 
 /** The errno of an OS error somewhere in the cause chain, when it is one the writer must see. */
 function osErrno(e: unknown): number | undefined {
@@ -41,305 +52,424 @@ export function errnoOf(e: unknown): number {
   return ERRNO.EIO!;
 }
 
-/**
- * A bounded map in two generations, each holding at most half the budget (counted in `weight` units); a hit in the
- * old generation moves to the current one, and when the current one fills up the old one is dropped. (Moving
- * entries within one Map on every hit leaves V8 tombstones that make it slow.) Entries may also expire.
- */
-export class Generations<V> {
-  private cur = new Map<string, { value: V; weight: number; expires: number }>();
-  private old = new Map<string, { value: V; weight: number; expires: number }>();
-  private curWeight = 0;
-  constructor(private readonly budget: number) {}
-  get(key: string, now: number): V | undefined {
-    let c = this.cur.get(key);
-    if (!c) {
-      c = this.old.get(key);
-      if (c && c.expires >= now) this.put(key, c);
-    }
-    return c && c.expires >= now ? c.value : undefined;
-  }
-  delete(key: string): void {
-    this.cur.delete(key);
-    this.old.delete(key);
-  }
-  set(key: string, value: V, weight: number, now: number, ttlMs = Number.POSITIVE_INFINITY): void {
-    this.put(key, { value, weight, expires: now + ttlMs });
-  }
-  private put(key: string, c: { value: V; weight: number; expires: number }): void {
-    if (this.curWeight + c.weight > this.budget / 2) {
-      this.old = this.cur;
-      this.cur = new Map();
-      this.curWeight = 0;
-    }
-    this.cur.set(key, c);
-    this.curWeight += c.weight;
-  }
+const immutable = (node: MountNode): boolean => node.ttlMs === IMMUTABLE;
+/** The kernel cache lifetime of a node's entry and attributes, read before its stat (a node may become immutable). */
+const timeoutOf = (node: MountNode): number => (immutable(node) ? IMMUTABLE_TIMEOUT_S : node.ttlMs / 1000);
+/** Record `at` describes a node that never changes: it may be cached here too. */
+const final = (rec: Float64Array, at = 0): boolean => rec[at * A.FIELDS + A.ATTR_TIMEOUT] === IMMUTABLE_TIMEOUT_S;
+
+/** Fills record `at` of `out` with a node's attributes and cache lifetime (nanosecond times). */
+export function writeAttrs(out: Float64Array, at: number, st: NodeStat, timeout: number): void {
+  const o = at * A.FIELDS;
+  out[o + A.INO] = st.ino;
+  out[o + A.MODE] = st.mode;
+  out[o + A.NLINK] = st.nlink;
+  out[o + A.UID] = st.uid;
+  out[o + A.GID] = st.gid;
+  out[o + A.RDEV] = st.rdev;
+  out[o + A.SIZE] = st.size;
+  out[o + A.BLKSIZE] = BLKSIZE;
+  out[o + A.ATIME_S] = out[o + A.MTIME_S] = out[o + A.CTIME_S] = st.mtime.secs;
+  out[o + A.ATIME_NS] = out[o + A.MTIME_NS] = out[o + A.CTIME_NS] = st.mtime.nanos;
+  out[o + A.ATTR_TIMEOUT] = out[o + A.ENTRY_TIMEOUT] = timeout;
 }
 
-/** Path → node; live (datastore-level) nodes expire after their ttl. */
-export class PathCache {
-  private readonly g: Generations<MountNode>;
-  constructor(max: number) {
-    this.g = new Generations(max);
-  }
-  get(path: string, now: number): MountNode | undefined {
-    return this.g.get(path, now);
-  }
-  set(path: string, node: MountNode, now: number): void {
-    this.g.set(path, node, 1, now, node.ttlMs);
-  }
-  /** A name that went away or moved (its cached descendants fail the ancestor check from then on). */
-  forget(path: string): void {
-    this.g.delete(path);
-  }
+interface Handle {
+  node: MountNode;
+  w?: WriteHandle;
+  listing?: Listing;
 }
 
-export interface TreeOpsOptions {
+export interface FuseOpsOptions {
   root: MountNode;
   log: Logger;
-  /** Checked before every operation (e.g. the datastore of the path is not offline). */
+  /** Checked before every operation that reaches the tree, with the datastore's path (`/<store>`; `/` at the root). */
   guard?: (path: string) => Promise<void>;
-  cacheEntries?: number;
+  binding?: FuseBinding;
 }
 
-function toFuseStat(s: NodeStat): FuseStat {
-  const ms = s.mtime.secs * 1000 + Math.floor(s.mtime.nanos / 1e6);
-  return {
-    mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, nlink: s.nlink, ino: s.ino, rdev: s.rdev,
-    blksize: 4096, blocks: Math.ceil(s.size / 512), atime: ms, mtime: ms, ctime: ms,
-  };
-}
+type Handler = (req: Req, ...args: never[]) => void;
 
-export class TreeOps {
-  private readonly cache: PathCache;
-  private readonly listings: Generations<Array<[string, MountNode]>>;
-  private readonly handles = new Map<number, { node: MountNode; w?: WriteHandle }>();
-  private nextFd = 1;
+export class FuseOps {
+  readonly inodes: KernelNodes;
+  private readonly handles = new Map<number, Handle>();
+  private nextFh = 1;
+  private readonly f: FuseBinding;
+  /** One attribute record for single replies (the binding copies it before returning). */
+  private readonly rec = new Float64Array(A.FIELDS);
+  /** Requests by operation number, for the daemon's SIGUSR2 report. */
+  private readonly perOp = new Uint32Array(Op.GONE + 1);
+  /** Names of the nodes, for log lines. */
+  private readonly names = new WeakMap<Inode, string>();
 
-  constructor(private readonly opts: TreeOpsOptions) {
-    this.cache = new PathCache(opts.cacheEntries ?? 200_000);
-    this.listings = new Generations(opts.cacheEntries ?? 200_000);
+  constructor(private readonly opts: FuseOpsOptions) {
+    this.inodes = new KernelNodes(opts.root);
+    this.f = opts.binding ?? fuseBinding();
+    // An array indexed by operation number: the dispatcher's lookup on every request.
+    for (const [op, handler] of Object.entries(this.table)) this.ops[Number(op)] = handler;
   }
 
-  /** Walks up to the nearest cached ancestor; parents are always re-validated, so a vanished snapshot takes its subtree with it. */
-  async resolve(path: string): Promise<MountNode> {
-    return this.cachedChain(path) ?? this.resolveSlow(path);
-  }
-
-  /** The node when it and every ancestor are cached and fresh: the common case, answered without awaiting. */
-  private cachedChain(path: string): MountNode | undefined {
-    if (path === '/') return this.opts.root;
-    const now = Date.now();
-    const node = this.cache.get(path, now);
-    if (!node) return undefined;
-    for (let end = path.lastIndexOf('/'); end > 0; end = path.lastIndexOf('/', end - 1)) {
-      if (!this.cache.get(path.slice(0, end), now)) return undefined;
+  /** The dispatcher the session calls for every request (always with six arguments after the request id). */
+  readonly dispatch = (op: Op, req: Req, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): void => {
+    this.perOp[op]++;
+    const handler = this.ops[op] as ((req: Req, ...args: unknown[]) => void) | undefined;
+    if (!handler) {
+      this.f.replyErr(req, ERRNO.ENOSYS!);
+      return;
     }
-    return node;
+    try {
+      handler(req, a, b, c, d, e, f);
+    } catch (err) {
+      this.fail(Op[op] ?? String(op), req, undefined, err);
+    }
+  };
+
+  /** Requests so far by operation. */
+  counts(): Array<[string, number]> {
+    return [...this.perOp].flatMap((n, op) => (n ? [[(Op[op] ?? String(op)).toLowerCase(), n] as [string, number]] : []));
   }
 
-  private async resolveSlow(path: string): Promise<MountNode> {
-    if (path === '/') return this.opts.root;
-    const slash = path.lastIndexOf('/');
-    const parent = await this.resolve(slash === 0 ? '/' : path.slice(0, slash));
-    const now = Date.now();
-    const hit = this.cache.get(path, now);
-    if (hit) return hit;
-    if (!parent.lookup) throw new FsAnswer(ERRNO.ENOTDIR!);
-    const node = await parent.lookup(path.slice(slash + 1));
+  private readonly ops: Handler[] = [];
+  /** The operations: each maps one FUSE request to the MountNode method that answers it. */
+  private readonly table: Partial<Record<Op, Handler>> = {
+    [Op.LOOKUP]: (req, parent: number, name: string) => this.lookup(req, this.inode(parent), name),
+    [Op.FORGET]: (_req, pairs: Float64Array) => {
+      for (let k = 0; k < pairs.length; k += 2) this.inodes.forget(pairs[k]!, pairs[k + 1]!);
+    },
+    [Op.GETATTR]: (req, ino: number) => this.getattr(req, this.inode(ino)),
+    [Op.SETATTR]: (req, ino: number, v: Float64Array, toSet: number, fh: number) => this.setattr(req, this.inode(ino), v, toSet, fh),
+    [Op.READLINK]: (req, ino: number) =>
+      this.later('readlink', req, this.inode(ino), async (i) => {
+        if (!i.node.readlink) throw new FsAnswer(ERRNO.EINVAL!);
+        this.f.replyReadlink(req, await i.node.readlink());
+      }),
+    [Op.OPEN]: (req, ino: number, flags: number) => this.open(req, this.inode(ino), flags),
+    [Op.READ]: (req, ino: number, size: number, off: number, fh: number) =>
+      this.later('read', req, this.inode(ino), async (i) => {
+        const h = this.handles.get(fh);
+        const src = h?.w ?? h?.node ?? i.node;
+        if (!src.read) throw new FsAnswer(ERRNO.EISDIR!);
+        const data = await src.read(off, size);
+        this.f.replyData(req, data.byteLength > size ? data.subarray(0, size) : data);
+      }),
+    [Op.WRITE]: (req, ino: number, data: Uint8Array, off: number, fh: number) =>
+      this.later('write', req, this.inode(ino), async () => {
+        const w = this.handles.get(fh)?.w;
+        if (!w) throw new FsAnswer(ERRNO.EBADF!);
+        this.f.replyWrite(req, await w.write(data, off));
+      }),
+    [Op.FLUSH]: (req, ino: number, fh: number) => this.flush('flush', req, this.inode(ino), fh),
+    [Op.FSYNC]: (req, ino: number, fh: number) => this.flush('fsync', req, this.inode(ino), fh),
+    [Op.RELEASE]: (req, ino: number, fh: number) => {
+      const h = this.handles.get(fh);
+      this.handles.delete(fh);
+      this.f.replyErr(req, 0);
+      // close() has returned already (flush reported its errors); a failure here can only be logged.
+      if (h?.w) h.w.release().catch((e: unknown) => this.log('release', this.inodes.get(ino), e));
+    },
+    [Op.OPENDIR]: (req, ino: number) => this.opendir(req, this.inode(ino)),
+    [Op.READDIR]: (req, ino: number, size: number, off: number, fh: number) => this.readdir(req, this.inode(ino), size, off, fh, false),
+    [Op.READDIRPLUS]: (req, ino: number, size: number, off: number, fh: number) => this.readdir(req, this.inode(ino), size, off, fh, true),
+    [Op.RELEASEDIR]: (req, _ino: number, fh: number) => {
+      this.handles.delete(fh);
+      this.f.replyErr(req, 0);
+    },
+    [Op.STATFS]: (req) => this.f.replyStatfs(req, STATFS),
+    [Op.GETXATTR]: (req, ino: number, name: string, size: number) =>
+      this.xattrs(req, this.inode(ino), (x) => {
+        // Asked for every file by ls -l (security.selinux, system.posix_acl_access): answered without a throw.
+        const value = x.get(name);
+        if (value === undefined) this.f.replyErr(req, ERRNO.ENODATA!);
+        else this.replySized(req, value, size);
+      }),
+    [Op.LISTXATTR]: (req, ino: number, size: number) =>
+      this.xattrs(req, this.inode(ino), (x) => this.replySized(req, Buffer.from([...x.keys()].map((n) => `${n}\0`).join(''), 'utf8'), size)),
+    // The write side: what a node has no method for is read-only there.
+    [Op.MKDIR]: (req, parent: number, name: string, mode: number) =>
+      this.later('mkdir', req, this.inode(parent), async (p) => {
+        if (!p.node.mkdir) throw new FsAnswer(EROFS);
+        await p.node.mkdir(name, mode);
+        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+      }),
+    [Op.RMDIR]: (req, parent: number, name: string) =>
+      this.later('rmdir', req, this.inode(parent), async (p) => {
+        if (!p.node.rmdir) throw new FsAnswer(EROFS);
+        await p.node.rmdir(name);
+        this.f.replyErr(req, 0);
+      }),
+    [Op.CREATE]: (req, parent: number, name: string, mode: number) => this.create(req, this.inode(parent), name, mode),
+    // The rest of the tree changes: where the node has the method (staged trees), else EROFS.
+    [Op.MKNOD]: (req, parent: number, name: string, mode: number, rdev: number) =>
+      this.later('mknod', req, this.inode(parent), async (p) => {
+        if (!p.node.mknod) throw new FsAnswer(EROFS);
+        await p.node.mknod(name, mode, rdev);
+        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+      }),
+    [Op.SYMLINK]: (req, parent: number, name: string, target: string) =>
+      this.later('symlink', req, this.inode(parent), async (p) => {
+        if (!p.node.symlink) throw new FsAnswer(EROFS);
+        await p.node.symlink(name, target);
+        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+      }),
+    [Op.LINK]: (req, ino: number, newParent: number, name: string) => {
+      const target = this.inode(ino);
+      this.later('link', req, this.inode(newParent), async (p) => {
+        if (!p.node.link) throw new FsAnswer(EROFS);
+        await p.node.link(name, target.node);
+        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+      });
+    },
+    [Op.UNLINK]: (req, parent: number, name: string) =>
+      this.later('unlink', req, this.inode(parent), async (p) => {
+        if (!p.node.unlink) throw new FsAnswer(EROFS);
+        await p.node.unlink(name);
+        this.f.replyErr(req, 0);
+      }),
+    [Op.RENAME]: (req, parent: number, name: string, newParent: number, newName: string, flags: number) => {
+      const to = this.inode(newParent);
+      this.later('rename', req, this.inode(parent), async (p) => {
+        if (!p.node.rename) throw new FsAnswer(EROFS);
+        if (flags & RENAME_EXCHANGE) throw new FsAnswer(ERRNO.EINVAL!);
+        if (flags & RENAME_NOREPLACE && (await to.node.lookup?.(newName))) throw new FsAnswer(ERRNO.EEXIST!);
+        await p.node.rename(name, to.node, newName);
+        this.f.replyErr(req, 0);
+      });
+    },
+    [Op.SETXATTR]: (req, ino: number, name: string, value: Uint8Array, flags: number) =>
+      this.later('setxattr', req, this.inode(ino), async (i) => {
+        if (!i.node.setxattr) throw new FsAnswer(EROFS);
+        await i.node.setxattr(name, value, flags);
+        this.f.replyErr(req, 0);
+      }),
+    [Op.REMOVEXATTR]: (req, ino: number, name: string) =>
+      this.later('removexattr', req, this.inode(ino), async (i) => {
+        if (!i.node.removexattr) throw new FsAnswer(EROFS);
+        await i.node.removexattr(name);
+        this.f.replyErr(req, 0);
+      }),
+  };
+
+  private inode(id: number): Inode {
+    const i = this.inodes.get(id);
+    if (!i) throw new FsAnswer(ERRNO.ESTALE!);
+    return i;
+  }
+
+  /** Runs an answer that has to wait (after the guard); failures become the errno reply. */
+  private later(op: string, req: Req, i: Inode, fn: (i: Inode) => Promise<void>): void {
+    const guard = this.opts.guard;
+    (guard ? guard(`/${i.top}`).then(() => fn(i)) : fn(i)).catch((e: unknown) => this.fail(op, req, i, e));
+  }
+
+  private fail(op: string, req: Req, i: Inode | undefined, e: unknown): void {
+    const errno = errnoOf(e);
+    if (!(e instanceof FsAnswer) && !(e instanceof ErrnoError) && (errno === ERRNO.EIO || errno === ERRNO.EACCES || !isPbsError(e))) this.log(op, i, e);
+    this.f.replyErr(req, errno);
+  }
+
+  private log(op: string, i: Inode | undefined, e: unknown): void {
+    this.opts.log.error(`${op} ${i ? this.pathOf(i) : '?'}: ${isPbsError(e) ? e.message : ((e as Error)?.stack ?? String(e))}`);
+  }
+
+  /** The node's path as far as the kernel still holds its parents (for log lines). */
+  private pathOf(i: Inode): string {
+    const parts: string[] = [];
+    for (let c: Inode | undefined = i, n = 0; c && c.id !== ROOT_ID && n < 64; c = this.inodes.get(c.parent), n++) parts.push(this.names.get(c) ?? '?');
+    return `/${parts.reverse().join('/')}`;
+  }
+
+  private ref(id: number, node: MountNode, parent: Inode, name: string): Inode {
+    const i = this.inodes.ref(id, node, parent, name);
+    this.names.set(i, name);
+    return i;
+  }
+
+  /** Answers with a child's entry; the kernel holds one more reference unless the request was gone already. */
+  private async replyEntry(req: Req, p: Inode, name: string, node: MountNode | null | undefined): Promise<void> {
     if (!node) throw new FsAnswer(ERRNO.ENOENT!);
-    this.cache.set(path, node, now);
-    return node;
+    const timeout = timeoutOf(node);
+    const st = await node.stat();
+    writeAttrs(this.rec, 0, st, timeout);
+    const i = this.ref(st.ino, node, p, name);
+    if (final(this.rec) && !i.attrs) i.attrs = this.rec.slice();
+    if (this.f.replyEntry(req, this.rec, 0) !== 0) this.inodes.forget(i.id, 1);
   }
 
-  private run<T>(op: string, path: string, fn: () => Promise<T>, done: (err: number, value?: T) => void): void {
-    (async () => {
-      if (this.opts.guard) await this.opts.guard(path);
-      return fn();
-    })().then(
-      (v) => done(0, v),
-      (e: unknown) => {
-        const errno = errnoOf(e);
-        if (!(e instanceof FsAnswer) && !(e instanceof ErrnoError) && (errno === ERRNO.EIO || errno === ERRNO.EACCES || !isPbsError(e))) {
-          this.opts.log.error(`${op} ${path}: ${isPbsError(e) ? e.message : ((e as Error)?.stack ?? String(e))}`);
-        }
-        done(errno);
-      },
-    );
+  /** Keeps record `k` of `attrs` as the node's attributes when it describes a node that never changes. */
+  private keepAttrs(i: Inode, attrs: Float64Array, k: number): void {
+    if (i.attrs || !final(attrs, k)) return;
+    i.attrs = attrs;
+    i.attrsAt = k;
   }
 
-  private addHandle(node: MountNode, w?: WriteHandle): number {
-    const fd = this.nextFd++;
-    this.handles.set(fd, { node, w });
-    return fd;
-  }
-
-  private async parentOf(path: string): Promise<{ parent: MountNode; name: string }> {
-    const slash = path.lastIndexOf('/');
-    return { parent: await this.resolve(slash === 0 ? '/' : path.slice(0, slash)), name: path.slice(slash + 1) };
-  }
-
-  private async settable(path: string): Promise<MountNode> {
-    const node = await this.resolve(path);
-    if (!node.setattr) throw new FsAnswer(EROFS);
-    return node;
-  }
-
-  /** EROFS for an existing path (ENOENT where there is nothing to change). */
-  private async readOnly(path: string): Promise<never> {
-    await this.resolve(path).catch((e: unknown) => {
-      if (!(e instanceof FsAnswer)) throw e;
+  private lookup(req: Req, p: Inode, name: string): void {
+    const l = p.listing;
+    if (l) {
+      // A cached listing is complete: the answer is in it, or the name does not exist.
+      l.byName ??= new Map(l.names.map((n, k) => [n, k]));
+      const k = l.byName.get(name);
+      if (k === undefined || k < 2) return void this.f.replyErr(req, ERRNO.ENOENT!);
+      const i = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, p, name);
+      this.keepAttrs(i, l.attrs, k);
+      if (this.f.replyEntry(req, l.attrs, k) !== 0) this.inodes.forget(i.id, 1);
+      return;
+    }
+    this.later('lookup', req, p, async () => {
+      if (!p.node.lookup) throw new FsAnswer(ERRNO.ENOTDIR!);
+      await this.replyEntry(req, p, name, await p.node.lookup(name));
     });
-    throw new FsAnswer(EROFS);
   }
 
-  ops(): FuseOps {
-    return {
-      getattr: (path, cb) => this.run('getattr', path, async () => toFuseStat(await (await this.resolve(path)).stat()), cb),
-      readdir: (path, cb) =>
-        this.run('readdir', path, async () => {
-          const node = await this.resolve(path);
-          if (!node.readdir) throw new FsAnswer(ERRNO.ENOTDIR!);
-          const now = Date.now();
-          let entries = this.listings.get(path, now);
-          if (!entries) {
-            entries = await node.readdir();
-            // Immutable listings are kept (ls -R and tar list every directory again on each pass).
-            if (node.ttlMs === IMMUTABLE) this.listings.set(path, entries, entries.length, now);
-          }
-          const prefix = path === '/' ? '/' : `${path}/`;
-          for (const [name, child] of entries) this.cache.set(prefix + name, child, now);
-          return ['.', '..', ...entries.map(([name]) => name)];
-        }, cb),
-      open: (path, flags, cb) =>
-        this.run('open', path, async () => {
-          const node = await this.resolve(path);
-          if (!node.read) throw new FsAnswer(ERRNO.EISDIR!);
-          let w: WriteHandle | undefined;
-          if ((flags & O_ACCMODE) !== 0 || flags & O_TRUNC) {
-            if (!node.openWrite) throw new FsAnswer(EROFS);
-            w = await node.openWrite();
-            if (flags & O_TRUNC) await w.truncate(0);
-          }
-          return this.addHandle(node, w);
-        }, cb),
-      create: (path, mode, cb) =>
-        this.run('create', path, async () => {
-          const { parent, name } = await this.parentOf(path);
-          if (!parent.create) throw new FsAnswer(EROFS);
-          const w = await parent.create(name, mode);
-          this.cache.set(path, w.node, Date.now());
-          return this.addHandle(w.node, w);
-        }, cb),
-      release: (path, fd, cb) => {
-        const h = this.handles.get(fd);
-        this.handles.delete(fd);
-        // close() has returned already (flush reported its errors); a failure here can only be logged.
-        if (h?.w) this.run('release', path, () => h.w!.release(), () => undefined);
-        cb(0);
-      },
-      flush: (path, fd, cb) => this.run('flush', path, async () => this.handles.get(fd)?.w?.flush(), cb),
-      fsync: (path, _datasync, fd, cb) => this.run('fsync', path, async () => this.handles.get(fd)?.w?.flush(), cb),
-      write: (path, fd, buf, len, pos, cb) =>
-        this.run('write', path, async () => {
-          const w = this.handles.get(fd)?.w;
-          if (!w) throw new FsAnswer(ERRNO.EBADF!);
-          return w.write(buf.subarray(0, len), pos);
-        }, (err, n) => cb(err < 0 ? err : (n ?? 0))),
-      truncate: (path, size, cb) =>
-        this.run('truncate', path, async () => {
-          const node = await this.resolve(path);
-          if (!node.truncate) throw new FsAnswer(EROFS);
-          await node.truncate(size);
-        }, cb),
-      ftruncate: (path, fd, size, cb) =>
-        this.run('ftruncate', path, async () => {
-          const w = this.handles.get(fd)?.w;
-          if (!w) throw new FsAnswer(EROFS);
-          await w.truncate(size);
-        }, cb),
-      mkdir: (path, mode, cb) =>
-        this.run('mkdir', path, async () => {
-          const { parent, name } = await this.parentOf(path);
-          if (!parent.mkdir) throw new FsAnswer(EROFS);
-          await parent.mkdir(name, mode);
-        }, cb),
-      rmdir: (path, cb) =>
-        this.run('rmdir', path, async () => {
-          const { parent, name } = await this.parentOf(path);
-          if (!parent.rmdir) throw new FsAnswer(EROFS);
-          await parent.rmdir(name);
-          this.cache.forget(path);
-        }, cb),
-      chmod: (path, mode, cb) => this.run('chmod', path, async () => (await this.settable(path)).setattr!({ mode }), cb),
-      chown: (path, uid, gid, cb) => this.run('chown', path, async () => (await this.settable(path)).setattr!({ uid, gid }), cb),
-      utimens: (path, _atime, mtime, cb) => this.run('utimens', path, async () => (await this.settable(path)).setattr!({ mtime: msTimestamp(mtime >= 2 ** 63 ? mtime - 2 ** 64 : mtime) }), cb),
-      // The rest of the tree changes: where the node has the method (staged trees), else EROFS.
-      unlink: (path, cb) => this.run('unlink', path, async () => {
-        const { parent, name } = await this.parentOf(path);
-        if (!parent.unlink) return this.readOnly(path);
-        await parent.unlink(name);
-        this.cache.forget(path);
-      }, cb),
-      rename: (src, dest, cb) => this.run('rename', src, async () => {
-        const [from, to] = await Promise.all([this.parentOf(src), this.parentOf(dest)]);
-        if (!from.parent.rename) return this.readOnly(src);
-        await from.parent.rename(from.name, to.parent, to.name);
-        this.cache.forget(src);
-        this.cache.forget(dest);
-      }, cb),
-      symlink: (target, path, cb) => this.run('symlink', path, async () => {
-        const { parent, name } = await this.parentOf(path);
-        if (!parent.symlink) throw new FsAnswer(EROFS);
-        await parent.symlink(name, target);
-      }, cb),
-      link: (src, path, cb) => this.run('link', path, async () => {
-        const [target, { parent, name }] = await Promise.all([this.resolve(src), this.parentOf(path)]);
-        if (!parent.link) throw new FsAnswer(EROFS);
-        await parent.link(name, target);
-      }, cb),
-      mknod: (path, mode, dev, cb) => this.run('mknod', path, async () => {
-        const { parent, name } = await this.parentOf(path);
-        if (!parent.mknod) throw new FsAnswer(EROFS);
-        await parent.mknod(name, mode, dev);
-      }, cb),
-      setxattr: (path, name, value, _position, flags, cb) => this.run('setxattr', path, async () => {
-        const node = await this.resolve(path);
-        if (!node.setxattr) throw new FsAnswer(EROFS);
-        await node.setxattr(name, value, flags);
-      }, cb),
-      removexattr: (path, name, cb) => this.run('removexattr', path, async () => {
-        const node = await this.resolve(path);
-        if (!node.removexattr) throw new FsAnswer(EROFS);
-        await node.removexattr(name);
-      }, cb),
-      read: (path, fd, buf, len, pos, cb) =>
-        this.run('read', path, async () => {
-          const h = this.handles.get(fd);
-          const node = h?.w ?? h?.node ?? (await this.resolve(path));
-          if (!node.read) throw new FsAnswer(ERRNO.EISDIR!);
-          const data = await node.read(pos, len);
-          buf.set(data.subarray(0, len));
-          return Math.min(data.byteLength, len);
-        }, (err, n) => cb(err < 0 ? err : (n ?? 0))),
-      readlink: (path, cb) =>
-        this.run('readlink', path, async () => {
-          const node = await this.resolve(path);
-          if (!node.readlink) throw new FsAnswer(ERRNO.EINVAL!);
-          return node.readlink();
-        }, cb),
-      getxattr: (path, name, _position, cb) =>
-        this.run('getxattr', path, async () => {
-          const node = await this.resolve(path);
-          const value = (await node.xattrs?.())?.get(name);
-          if (value === undefined) throw new FsAnswer(ERRNO.ENODATA!);
-          return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-        }, cb),
-      listxattr: (path, cb) =>
-        this.run('listxattr', path, async () => [...((await (await this.resolve(path)).xattrs?.())?.keys() ?? [])], cb),
-      statfs: (path, cb) =>
-        this.run('statfs', path, async () => ({ bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }), cb),
+  private getattr(req: Req, i: Inode): void {
+    if (i.attrs) return void this.f.replyAttr(req, i.attrs, i.attrsAt);
+    this.later('getattr', req, i, async () => {
+      // The root's attributes are never cached: a stat of the mount point must reach the daemon, so a dead one
+      // shows as ENOTCONN (stale-mount detection) instead of its cached attributes.
+      const timeout = i.id === ROOT_ID ? 0 : timeoutOf(i.node);
+      const rec = new Float64Array(A.FIELDS);
+      writeAttrs(rec, 0, await i.node.stat(), timeout);
+      this.keepAttrs(i, rec, 0);
+      this.f.replyAttr(req, rec, 0);
+    });
+  }
+
+  /** chmod/chown/utimens → MountNode.setattr, truncate → the open handle's or the node's truncate. */
+  private setattr(req: Req, i: Inode, v: Float64Array, toSet: number, fh: number): void {
+    this.later('setattr', req, i, async () => {
+      if (toSet & SetAttr.SIZE) {
+        const w = this.handles.get(fh)?.w;
+        if (w) await w.truncate(v[3]!);
+        else if (i.node.truncate) await i.node.truncate(v[3]!);
+        else throw new FsAnswer(EROFS);
+      }
+      if (toSet & (SetAttr.MODE | SetAttr.UID | SetAttr.GID | SetAttr.ATIME | SetAttr.MTIME)) {
+        if (!i.node.setattr) throw new FsAnswer(EROFS);
+        const change: Parameters<NonNullable<MountNode['setattr']>>[0] = {};
+        if (toSet & SetAttr.MODE) change.mode = v[0]!;
+        if (toSet & SetAttr.UID) change.uid = v[1]!;
+        if (toSet & SetAttr.GID) change.gid = v[2]!;
+        if (toSet & SetAttr.MTIME) change.mtime = { secs: v[6]!, nanos: v[7]! };
+        // atime is not kept anywhere: a change of it alone has nothing to do.
+        if (Object.keys(change).length) await i.node.setattr(change);
+      }
+      const rec = new Float64Array(A.FIELDS);
+      const timeout = timeoutOf(i.node);
+      writeAttrs(rec, 0, await i.node.stat(), timeout);
+      this.f.replyAttr(req, rec, 0);
+    });
+  }
+
+  private addHandle(h: Handle): number {
+    const fh = this.nextFh++;
+    this.handles.set(fh, h);
+    return fh;
+  }
+
+  private open(req: Req, i: Inode, flags: number): void {
+    const node = i.node;
+    if (!node.read) throw new FsAnswer(ERRNO.EISDIR!);
+    if ((flags & O_ACCMODE) === 0 && !(flags & O_TRUNC)) {
+      // Contents of finished snapshots never change: the kernel keeps their pages across opens.
+      // Nothing to flush for a reader: no FLUSH request on every close (tar opens tens of thousands of files).
+      const fh = this.addHandle({ node });
+      if (this.f.replyOpen(req, fh, OpenFlag.NOFLUSH | (immutable(node) ? OpenFlag.KEEP_CACHE : 0)) !== 0) this.handles.delete(fh);
+      return;
+    }
+    this.later('open', req, i, async () => {
+      if (!node.openWrite) throw new FsAnswer(EROFS);
+      const w = await node.openWrite();
+      if (flags & O_TRUNC) await w.truncate(0);
+      const fh = this.addHandle({ node, w });
+      if (this.f.replyOpen(req, fh, 0) !== 0) {
+        this.handles.delete(fh);
+        await w.release();
+      }
+    });
+  }
+
+  private create(req: Req, p: Inode, name: string, mode: number): void {
+    this.later('create', req, p, async () => {
+      if (!p.node.create) throw new FsAnswer(EROFS);
+      const w = await p.node.create(name, mode);
+      const rec = new Float64Array(A.FIELDS);
+      const timeout = timeoutOf(w.node);
+      const st = await w.node.stat();
+      writeAttrs(rec, 0, st, timeout);
+      const i = this.ref(st.ino, w.node, p, name);
+      const fh = this.addHandle({ node: w.node, w });
+      if (this.f.replyCreate(req, rec, fh, 0) !== 0) {
+        this.handles.delete(fh);
+        this.inodes.forget(i.id, 1);
+        await w.release();
+      }
+    });
+  }
+
+  private flush(op: string, req: Req, i: Inode, fh: number): void {
+    const w = this.handles.get(fh)?.w;
+    if (!w) return void this.f.replyErr(req, 0);
+    this.later(op, req, i, async () => {
+      await w.flush();
+      this.f.replyErr(req, 0);
+    });
+  }
+
+  /** '.', '..' and the children, each with its attributes (readdirplus sends them all in one go). */
+  private async listing(i: Inode): Promise<Listing> {
+    const node = i.node;
+    const timeout = timeoutOf(node);
+    const [entries, self] = await Promise.all([node.readdir!(), node.stat()]);
+    const timeouts = entries.map(([, child]) => timeoutOf(child));
+    const stats = await Promise.all(entries.map(([, child]) => child.stat()));
+    const attrs = new Float64Array((entries.length + 2) * A.FIELDS);
+    writeAttrs(attrs, 0, self, timeout);
+    writeAttrs(attrs, 1, { ...self, ino: i.parent, mode: S_IFDIR | 0o555 }, timeout);
+    stats.forEach((st, k) => writeAttrs(attrs, k + 2, st, timeouts[k]!));
+    return { names: ['.', '..', ...entries.map(([name]) => name)], nodes: entries.map(([, child]) => child), attrs };
+  }
+
+  private opendir(req: Req, i: Inode): void {
+    if (!i.node.readdir) throw new FsAnswer(ERRNO.ENOTDIR!);
+    const flags = immutable(i.node) ? OpenFlag.KEEP_CACHE | OpenFlag.CACHE_DIR : 0;
+    const reply = (listing: Listing): void => {
+      const fh = this.addHandle({ node: i.node, listing });
+      if (this.f.replyOpen(req, fh, flags) !== 0) this.handles.delete(fh);
     };
+    if (i.listing) return reply(i.listing);
+    this.later('opendir', req, i, async () => {
+      const listing = await this.listing(i);
+      // Immutable listings are kept: lookups in the directory are then answered from them.
+      if (immutable(i.node) && listing.nodes.every((_, k) => final(listing.attrs, k + 2))) i.listing = listing;
+      reply(listing);
+    });
+  }
+
+  private readdir(req: Req, i: Inode, size: number, off: number, fh: number, plus: boolean): void {
+    const l = this.handles.get(fh)?.listing;
+    if (!l) throw new FsAnswer(ERRNO.EBADF!);
+    const sent = this.f.replyDir(req, plus, size, off, l.names, l.attrs);
+    if (!plus) return;
+    // Every readdirplus entry but '.' and '..' is a lookup the kernel now holds.
+    for (let k = Math.max(off, 2); k < off + sent; k++) {
+      const child = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, i, l.names[k]!);
+      this.keepAttrs(child, l.attrs, k);
+    }
+  }
+
+  /** getxattr/listxattr: from the node's cached map when it never changes, else asked for. */
+  private xattrs(req: Req, i: Inode, answer: (x: ReadonlyMap<string, Uint8Array>) => void): void {
+    if (i.xattrs) return answer(i.xattrs);
+    this.later('xattr', req, i, async () => {
+      const x = (await i.node.xattrs?.()) ?? NO_XATTRS;
+      if (immutable(i.node)) i.xattrs = x;
+      answer(x);
+    });
+  }
+
+  /** An xattr value or list: its size when asked with size 0, ERANGE when it does not fit. */
+  private replySized(req: Req, value: Uint8Array, size: number): void {
+    if (size === 0) this.f.replyXattrSize(req, value.byteLength);
+    else if (value.byteLength > size) this.f.replyErr(req, ERRNO.ERANGE!);
+    else this.f.replyData(req, value);
   }
 }

@@ -93,6 +93,10 @@ export class InodeTable {
     }
     return ino;
   }
+  /** A fresh number, for parts that keep their own key → number map (pxar archives, by entry offset). */
+  allocate(): number {
+    return this.next++;
+  }
 }
 
 /** Linux dev_t packing of major/minor (glibc makedev), kept within the 32 bits the binding passes. */

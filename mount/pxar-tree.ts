@@ -1,67 +1,96 @@
 // A pxar archive (v1, or split metadata + payload) as mount nodes: exact modes, owners, sizes, link targets,
 // device numbers, xattrs and ACLs; hardlinks share their target's inode and raise its nlink.
-import { setTimeout as delay } from 'node:timers/promises';
+import { setImmediate as yieldTurn, setTimeout as delay } from 'node:timers/promises';
 import { PbsError } from '../src/errors.js';
 import { type AccessorEntry, PxarAccessor } from '../src/pxar/accessor.js';
 import { PxarDecoder } from '../src/pxar/decoder.js';
 import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
-import { IMMUTABLE, type InodeTable, makeDev, type MountNode, type NodeStat } from './node.js';
+import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat } from './node.js';
 import { accessAclXattr, defaultAclXattr } from '../src/fs/posix-acl.js';
 import { nameToDisplay } from '../src/pxar/names.js';
 
-const HARDLINK_WAIT_MS = 150;
+const HARDLINK_WAIT_MS = 50;
+const SCAN_DELAY_MS = 1000;
+/** Entries the hardlink walk decodes between turns of the event loop (with cached chunks it never waits on I/O). */
+const SCAN_SLICE = 512;
 const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 const lastName = (path: Uint8Array): Uint8Array => path.subarray(path.lastIndexOf(0x2f) + 1);
 
 export class PxarArchive {
   private hardlinkCounts?: Promise<Map<number, number>>;
   private known?: Map<number, number>;
+  private readonly inos = new Map<number, number>();
+  private scanTimer?: NodeJS.Timeout;
+  private scanWait?: Promise<unknown>;
 
   private constructor(
     readonly accessor: PxarAccessor,
     private readonly metadata: ReadAt,
-    /** Distinguishes this archive's entries in the mount-wide inode table. */
-    readonly key: string,
     readonly inodes: InodeTable,
   ) {}
 
-  static async open(metadata: ReadAt, payload: ReadAt | undefined, key: string, inodes: InodeTable): Promise<PxarArchive> {
-    const archive = new PxarArchive(await PxarAccessor.open(metadata, { payload }), metadata, key, inodes);
-    void archive.startScan();
-    return archive;
+  static async open(metadata: ReadAt, payload: ReadAt | undefined, inodes: InodeTable): Promise<PxarArchive> {
+    return new PxarArchive(await PxarAccessor.open(metadata, { payload }), metadata, inodes);
   }
 
   async root(): Promise<MountNode> {
     return new PxarDirNode(this, (await this.accessor.root()).entry);
   }
 
+  /** The inode number of the entry at a FILENAME offset (the root has none), stable for the archive's life. */
   ino(filenameOffset: number | null): number {
-    return this.inodes.get(`${this.key}:${filenameOffset ?? 'root'}`);
+    const key = filenameOffset ?? -1;
+    let ino = this.inos.get(key);
+    if (ino === undefined) {
+      ino = this.inodes.allocate();
+      this.inos.set(key, ino);
+    }
+    return ino;
   }
 
   /**
    * How many hardlinks point at a file (by FILENAME offset). pxar stores no link counts, so one walk of the
-   * metadata stream counts them (for v1 archives that reads the whole archive). It starts when the archive is
-   * opened; a stat waits for it at most HARDLINK_WAIT_MS, so the first byte of a big archive is not held up
-   * (until the walk ends such a file shows nlink 1). A walk that fails (damaged archive) counts nothing: the
-   * damage is reported by the reads that reach it.
+   * metadata stream counts them (for v1 archives that reads the whole archive). The first listing starts it in
+   * the background, a file stat SCAN_DELAY_MS later (so it does not compete with the first byte of a file opened
+   * by path); stats wait for it until at most HARDLINK_WAIT_MS after it started. Until the walk ends a file shows nlink 1
+   * and is not immutable (linksKnown), so nothing caches that count for long. A walk that fails (damaged
+   * archive) counts nothing: the damage is reported by the reads that reach it.
    */
   async hardlinkCount(filenameOffset: number | null): Promise<number> {
-    const scan = this.startScan();
     if (filenameOffset === null) return 0;
-    const counts = this.known ?? (await Promise.race([scan, delay(HARDLINK_WAIT_MS, undefined, { ref: false })]));
-    return counts?.get(filenameOffset) ?? 0;
+    if (!this.known && !this.hardlinkCounts) {
+      this.scanTimer ??= setTimeout(() => void this.startScan(), SCAN_DELAY_MS).unref();
+      return 0;
+    }
+    if (!this.known) await this.scanWait;
+    return this.countOf(filenameOffset);
   }
 
-  private startScan(): Promise<Map<number, number>> {
-    this.hardlinkCounts ??= this.countHardlinks().catch(() => new Map<number, number>());
+  private countOf(filenameOffset: number): number {
+    return this.known?.get(filenameOffset) ?? 0;
+  }
+
+  get linksKnown(): boolean {
+    return this.known !== undefined;
+  }
+
+  startScan(): Promise<Map<number, number>> {
+    clearTimeout(this.scanTimer);
+    if (!this.hardlinkCounts) {
+      this.hardlinkCounts = this.countHardlinks().catch(() => (this.known = new Map<number, number>()));
+      // One wait for all stats: at most HARDLINK_WAIT_MS after the walk started, then none.
+      this.scanWait = Promise.race([this.hardlinkCounts, delay(HARDLINK_WAIT_MS, undefined, { ref: false })]);
+    }
     return this.hardlinkCounts;
   }
 
   private async countHardlinks(): Promise<Map<number, number>> {
     const counts = new Map<number, number>();
     const d = await PxarDecoder.open(rangePullReader(this.metadata, 0, this.metadata.size, 64 * 1024, 4 * 1024 * 1024));
+    let n = 0;
     for await (const e of d) {
+      // Without this the walk is one long chain of promise jobs that starves FUSE requests and timers.
+      if (++n % SCAN_SLICE === 0) await yieldTurn();
       if (e.kind === 'hardlink' && e.filenameOffset !== null && e.hardlinkOffset !== undefined) {
         const target = e.filenameOffset - e.hardlinkOffset;
         counts.set(target, (counts.get(target) ?? 0) + 1);
@@ -89,7 +118,9 @@ export class PxarArchive {
 }
 
 abstract class PxarNode implements MountNode {
-  readonly ttlMs = IMMUTABLE;
+  get ttlMs(): number {
+    return IMMUTABLE;
+  }
   constructor(
     protected readonly archive: PxarArchive,
     protected readonly e: AccessorEntry,
@@ -128,6 +159,8 @@ abstract class PxarNode implements MountNode {
 
 class PxarDirNode extends PxarNode {
   async readdir(): Promise<Array<[string, MountNode]>> {
+    // A listing is followed by the stats of its files, which need the link counts.
+    void this.archive.startScan();
     const dir = await this.archive.accessor.openDirectory(this.e);
     const out: Array<[string, MountNode]> = [];
     for await (const child of this.archive.accessor.readDir(dir, { order: 'archive' })) {
@@ -144,6 +177,11 @@ class PxarDirNode extends PxarNode {
 }
 
 class PxarFileNode extends PxarNode {
+  /** Its link count is final once the archive's hardlinks are counted. */
+  override get ttlMs(): number {
+    return this.archive.linksKnown ? IMMUTABLE : LIVE_TTL_MS;
+  }
+
   override async stat(): Promise<NodeStat> {
     return this.baseStat(this.e.entry.size ?? 0, 1 + (await this.archive.hardlinkCount(this.e.entry.filenameOffset)));
   }

@@ -113,7 +113,7 @@ class PxarRootNode implements MountNode {
   private open(): Promise<MountNode> {
     this.root ??= (async () => {
       const [m, p] = await Promise.all([openIndexed(this.s, this.meta), this.payload ? openIndexed(this.s, this.payload) : undefined]);
-      const archive = await PxarArchive.open(m, p, join(this.s.dir, this.meta.filename), this.s.ctx.inodes);
+      const archive = await PxarArchive.open(m, p, this.s.ctx.inodes);
       return archive.root();
     })();
     this.root.catch(() => (this.root = undefined));

@@ -1,9 +1,10 @@
 // The datastores a mount shows: configured ones (or those named with --store), re-read every second so
 // maintenance-mode changes and new stores take effect without remounting.
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Codec } from '../src/codec/codec.js';
 import type { WorkerPool } from '../src/codec/worker-pool.js';
-import { configDir, type DatastoreConfig, maintenanceType, readDatastoreConfigs } from '../src/datastore/config.js';
+import { CONFIG_FILE, configDir, type DatastoreConfig, maintenanceType, readDatastoreConfigs } from '../src/datastore/config.js';
 import { Datastore } from '../src/datastore/datastore.js';
 import { PbsError } from '../src/errors.js';
 import type { CryptConfig } from '../src/format/crypt-config.js';
@@ -15,7 +16,6 @@ import { InodeTable } from './node.js';
 import { discardInterruptedWrites } from './write/write-journal.js';
 import { resumeStagingSnapshots } from './write/staging-recovery.js';
 
-const CONFIG_TTL_MS = 1000;
 
 export interface MountContext {
   codec: Codec;
@@ -50,7 +50,8 @@ export interface OpenStore {
 }
 
 export class StoreSet {
-  private configs?: { at: number; list: Promise<DatastoreConfig[]> };
+  /** The parsed datastore.cfg and the file version (mtime, size, inode) it was read from. */
+  private configs?: { version: string; list: Promise<DatastoreConfig[]> };
   private readonly open = new Map<string, { path: string; store: Promise<OpenStore> }>();
 
   constructor(
@@ -60,13 +61,18 @@ export class StoreSet {
     private readonly dir: string = configDir(),
   ) {}
 
+  /** Re-read whenever the file changed (one stat per call: `datastore create` shows up at once). */
   private async list(): Promise<DatastoreConfig[]> {
-    const now = Date.now();
-    if (!this.configs || now - this.configs.at > CONFIG_TTL_MS) {
+    const file = join(this.dir, CONFIG_FILE);
+    const version = await stat(file, { bigint: true }).then(
+      (st) => `${st.mtimeNs}:${st.size}:${st.ino}`,
+      () => 'missing',
+    );
+    if (!this.configs || this.configs.version !== version) {
       const list = readDatastoreConfigs(this.dir);
       // A failed re-read keeps no stale promise around.
       list.catch(() => (this.configs = undefined));
-      this.configs = { at: now, list };
+      this.configs = { version, list };
     }
     const all = await this.configs.list;
     return this.only.length ? all.filter((c) => this.only.includes(c.name)) : all;

@@ -2,8 +2,9 @@
   "targets": [
     {
       "target_name": "pbsfs_native",
-      "sources": ["src/napi-util.c", "src/locks.c", "src/fsmeta.c"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "sources": ["src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/fuse-ll.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2", "<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]
     }
   ]

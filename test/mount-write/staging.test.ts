@@ -11,15 +11,15 @@ import { buildTree, linkGroups, NON_UTF8, type Snap, snapshot } from '../fs/tree
 import { Mounted } from '../mount/mounted.js';
 
 /**
- * What survives a copy through the mount with the fuse-native binding: everything but the mtime (its utimens passes
- * atime twice, fuse-native.c), chattr flags (no ioctl through FUSE) and non-UTF-8 names (names travel as strings).
+ * What survives a copy through the mount: everything, mtimes to the nanosecond included, but chattr flags (no ioctl
+ * through FUSE) and non-UTF-8 names (names travel as JS strings through the binding).
  */
 function comparable(snap: Map<string, Snap>, opts: { root?: boolean } = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [path, s] of snap) {
     if (path.includes(NON_UTF8.toString('latin1'))) continue;
     if (path === '' && !opts.root) continue;
-    const { mtimeNs: _m, ino: _i, flags: _f, ...rest } = s;
+    const { ino: _i, flags: _f, ...rest } = s;
     out[path] = rest;
   }
   return out;

@@ -97,12 +97,12 @@ describe('pbsfs mount of single archives, daemon mode, stale mounts, maintenance
 
   it('replaces a stale mount ("transport endpoint is not connected")', async () => {
     const dir = mnt('stale');
-    // A FUSE process without auto_unmount, killed hard, leaves a dead endpoint behind.
-    const script = `const F=require('fuse-native');new F(${JSON.stringify(dir)},{},{}).mount(e=>{if(e)process.exit(3);console.log('up')})`;
-    const dead = spawn(process.execPath, ['-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((res) => dead.stdout.once('data', () => res()));
-    dead.kill('SIGKILL');
-    await new Promise((r) => dead.once('exit', r));
+    // A daemon killed hard together with its fusermount3 auto_unmount helper leaves a dead endpoint behind.
+    const dead = await Mounted.start(sb, ['mount', dir, '--store', 'store1'], dir);
+    const helper = Number(execFileSync('pgrep', ['-P', String(dead.child.pid), 'fusermount3'], { encoding: 'utf8' }).trim());
+    process.kill(helper, 'SIGKILL');
+    dead.child.kill('SIGKILL');
+    expect(await dead.exited()).toBe(true);
     expect(() => lstatSync(dir)).toThrow(/ENOTCONN/);
     const m = await Mounted.start(sb, ['mount', dir, '--store', 'store1'], dir);
     mounts.push(m);

@@ -37,13 +37,13 @@ function makeSource(dir: string): void {
   sh('touch', ['-h', '-d', '2020-01-02 03:04:05.123456789', join(dir, 'a.txt'), join(dir, 'link')]);
 }
 
-/** Relative path → what must survive the round trip (times to the millisecond: the binding's resolution). */
+/** Relative path → what must survive the round trip (times to the nanosecond). */
 function metadataTree(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (rel: string): void => {
-    const st = lstatSync(join(root, rel));
+    const st = lstatSync(join(root, rel), { bigint: true });
     const nlink = st.isDirectory() ? '' : ` nlink=${st.nlink}`;
-    out[rel || '.'] = `mode=${st.mode.toString(8)} uid=${st.uid} gid=${st.gid} size=${st.isDirectory() ? '-' : st.size} mtime=${Math.floor(st.mtimeMs)} rdev=${st.rdev}${nlink}`;
+    out[rel || '.'] = `mode=${st.mode.toString(8)} uid=${st.uid} gid=${st.gid} size=${st.isDirectory() ? '-' : st.size} mtime=${st.mtimeNs} rdev=${st.rdev}${nlink}`;
     if (st.isSymbolicLink()) out[rel] += ` -> ${readlinkSync(join(root, rel))}`;
     if (st.isDirectory()) for (const n of readdirSync(join(root, rel)).sort()) walk(rel ? `${rel}/${n}` : n);
   };

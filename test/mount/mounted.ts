@@ -41,6 +41,23 @@ export class Mounted {
     throw new Error(`mount did not come up: ${m.log}`);
   }
 
+  /** The number of nodes the daemon holds for the kernel. */
+  async inodesHeld(): Promise<number> {
+    return (await this.report()).inodes;
+  }
+
+  /** The daemon's SIGUSR2 report: nodes held for the kernel and requests so far by operation. */
+  async report(): Promise<{ inodes: number; requests: Record<string, number> }> {
+    const before = this.log.length;
+    this.child.kill('SIGUSR2');
+    for (let i = 0; i < 50; i++) {
+      const m = /inodes held: (\d+);.*requests: (.*)/.exec(this.log.slice(before));
+      if (m) return { inodes: Number(m[1]), requests: Object.fromEntries(m[2]!.split(', ').map((p) => [p.split(' ')[0]!, Number(p.split(' ')[1])])) };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no report in the log: ${this.log.slice(before)}`);
+  }
+
   /** Waits for the daemon to end (after an unmount); true when it did within `ms`. */
   async exited(ms = 10_000): Promise<boolean> {
     if (this.child.exitCode !== null) return true;

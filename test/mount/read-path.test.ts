@@ -10,7 +10,8 @@ import { IndexReadAt, PrefetchBudget } from '../../src/io/index-read-at.js';
 import { openIndex } from '../../src/io/index-reader.js';
 import { ACL_NO_MASK, emptyAcl } from '../../src/pxar/format.js';
 import type { Digest } from '../../src/types.js';
-import { errnoOf, PathCache } from '../../mount/fuse-ops.js';
+import { errnoOf } from '../../mount/fuse-ops.js';
+import { KernelNodes, ROOT_ID } from '../../mount/kernel-nodes.js';
 import { IMMUTABLE, type MountNode } from '../../mount/node.js';
 import { accessAclXattr as accessAcl, defaultAclXattr as defaultAcl } from '../../src/fs/posix-acl.js';
 const accessAclXattr = (acl: Parameters<typeof accessAcl>[0], mode: number) => accessAcl(acl, mode, '/x');
@@ -106,21 +107,29 @@ describe('POSIX ACL xattrs', () => {
   });
 });
 
-describe('path cache and errno mapping', () => {
+describe('inode table and errno mapping', () => {
   const node = (ttlMs: number): MountNode => ({ ttlMs, stat: async () => ({ mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, ino: 1, rdev: 0, mtime: { secs: 0, nanos: 0 } }) });
 
-  it('expires live nodes, keeps immutable ones, and drops the least recently used', () => {
-    const c = new PathCache(2);
-    const live = node(1000);
+  it('holds a node while the kernel has lookups on it and frees it when they are forgotten', () => {
+    const t = new KernelNodes(node(1000));
+    const root = t.get(ROOT_ID)!;
+    const store = t.ref(10, node(1000), root, 'store1');
+    expect(store.top).toBe('store1');
     const fixed = node(IMMUTABLE);
-    c.set('/a', live, 0);
-    c.set('/b', fixed, 0);
-    expect(c.get('/a', 999)).toBe(live);
-    expect(c.get('/a', 1001)).toBeUndefined();
-    c.set('/a', live, 2000);
-    c.set('/c', fixed, 2000); // evicts /b, the least recently used
-    expect(c.get('/b', 2000)).toBeUndefined();
-    expect(c.get('/c', 1e12)).toBe(fixed);
+    const file = t.ref(11, fixed, store, 'f');
+    expect(file.top).toBe('store1');
+    expect(t.ref(11, node(IMMUTABLE), store, 'hardlink').node).toBe(fixed); // an immutable node keeps its first object
+    const fresh = node(1000);
+    expect(t.ref(10, fresh, root, 'store1').node).toBe(fresh); // a live one is replaced by the newer lookup
+    expect(t.size).toBe(3);
+    t.forget(11, 1);
+    expect(t.get(11)).toBeDefined();
+    t.forget(11, 1);
+    expect(t.get(11)).toBeUndefined();
+    t.forget(10, 5);
+    t.forget(ROOT_ID, 1);
+    expect(t.size).toBe(1);
+    expect(t.get(ROOT_ID)).toBe(root);
   });
 
   it('maps errors to errnos: damage is EIO, a missing key EACCES, anything unexpected EIO', () => {

@@ -148,7 +148,7 @@ export function registerMount(program: Command): void {
     await runMount(mnt, opts, async (ctx) => {
       const payloadPath = opts.payload ?? (file.endsWith('.mpxar') ? `${file.slice(0, -6)}.ppxar` : undefined);
       const [meta, payload] = await Promise.all([FileReadAt.open(file), payloadPath ? FileReadAt.open(payloadPath) : undefined]);
-      const archive = await PxarArchive.open(meta, payload, resolve(file), new InodeTable());
+      const archive = await PxarArchive.open(meta, payload, new InodeTable());
       return { root: await archive.root() };
     });
   });
