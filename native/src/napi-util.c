@@ -90,6 +90,7 @@ void set_u32(napi_env env, napi_value obj, const char *name, uint32_t value) {
 static napi_value init(napi_env env, napi_value exports) {
   register_locks(env, exports);
   register_fsmeta(env, exports);
+  register_scandir(env, exports);
   return exports;
 }
 

@@ -1,11 +1,11 @@
 // Metadata change detection (spec §8.7): unchanged files reference the previous snapshot's `.ppxar` payload by
 // injecting the previous chunks that hold it, instead of reading and uploading the file again.
-import type { BigIntStats } from 'node:fs';
 import type { IndexReader } from '../io/index-reader.js';
 import { PxarAccessor, type PxarDirectory } from '../pxar/accessor.js';
 import type { PxarEncoder } from '../pxar/encoder.js';
 import type { Metadata, PxarEntry } from '../pxar/format.js';
 import type { PreviousPayload } from '../fs/archiver.js';
+import type { EntryStat } from '../fs/scan-dir.js';
 import type { DynamicArchiveWriter, InjectedChunk } from './dynamic-archive-writer.js';
 import type { SnapshotWriter } from './snapshot-writer.js';
 
@@ -82,7 +82,7 @@ export class PayloadReuse {
    * Whether `path` is likely to be reused, from lstat alone (size, mode, owner, mtime), without waiting for
    * anything: a directory not looked at yet counts as "likely", so nothing is read that might not be needed.
    */
-  predict(path: Uint8Array, st: BigIntStats): boolean {
+  predict(path: Uint8Array, st: EntryStat): boolean {
     if (this.abandoned) return false;
     const slash = path.lastIndexOf(0x2f);
     const children = this.dirs.get(Buffer.from(slash < 0 ? new Uint8Array(0) : path.subarray(0, slash)).toString('latin1'));
@@ -90,8 +90,8 @@ export class PayloadReuse {
     const prev = children.get(Buffer.from(path.subarray(slash + 1)).toString('latin1'));
     if (!prev || prev.kind !== 'file') return false;
     const s = prev.metadata.stat;
-    return prev.size === Number(st.size) && s.mode === Number(st.mode) && s.uid === Number(st.uid) && s.gid === Number(st.gid) &&
-      BigInt(s.mtime.secs) * 1_000_000_000n + BigInt(s.mtime.nanos) === st.mtimeNs;
+    return prev.size === st.size && s.mode === st.mode && s.uid === st.uid && s.gid === st.gid &&
+      s.mtime.secs === st.mtime.secs && s.mtime.nanos === st.mtime.nanos;
   }
 
   /**
