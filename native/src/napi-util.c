@@ -91,6 +91,7 @@ static napi_value init(napi_env env, napi_value exports) {
   register_locks(env, exports);
   register_fsmeta(env, exports);
   register_scandir(env, exports);
+  register_writefile(env, exports);
   return exports;
 }
 

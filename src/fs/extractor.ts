@@ -240,9 +240,24 @@ class Extractor {
     // Plain files get their final mode at creation (umask is 0 during a restore) and keep the restoring user
     // as owner when that is the archived owner: two system calls fewer per file.
     const st = e.metadata.stat;
-    const plainMode = (st.mode & 0o7000) === 0 && accessAclXattr(e.metadata.acl, st.mode, '') === null;
+    const noAcl = accessAclXattr(e.metadata.acl, st.mode, '') === null;
+    const plainMode = (st.mode & 0o7000) === 0 && noAcl;
     const mode = plainMode ? st.mode & 0o777 : 0o600;
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const meta = e.metadata;
+    const ownerSet = st.uid === this.euid && st.gid === this.egid;
+    if (noAcl && meta.xattrs.length === 0 && meta.fcaps === null && meta.quotaProjectId === null && st.flags === 0 && !hasZeroBlock(data)) {
+      // The common case in one thread-pool job: create, write, owner, mode, mtime.
+      const shown = path.toString();
+      const failed = await nativeFs().writeNewFile(
+        path, data, mode, ownerSet ? -1 : st.uid, ownerSet ? -1 : st.gid, plainMode ? -1 : st.mode & 0o7777, st.mtime.secs, st.mtime.nanos,
+      );
+      this.stats.fileBytes += data.byteLength;
+      if (failed.owner) this.metaFailed('set ownership', shown, failed.owner);
+      if (failed.mode) this.metaFailed('set the mode', shown, failed.mode);
+      if (failed.times) this.metaFailed('set times', shown, failed.times);
+      return;
+    }
     if (hasZeroBlock(data)) {
       const fh: FileHandle = await open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
       try {
@@ -254,7 +269,7 @@ class Extractor {
       await writeNewFile(path, data, mode);
       this.stats.fileBytes += data.byteLength;
     }
-    await this.applyMetadata(path, e.metadata, false, { ownerSet: st.uid === this.euid && st.gid === this.egid, modeSet: plainMode });
+    await this.applyMetadata(path, meta, false, { ownerSet, modeSet: plainMode });
   }
 
   private readonly euid = process.geteuid?.() ?? -1;

@@ -21,6 +21,13 @@ export interface NativeFs {
   getInodeAttrs(path: FsPath): [number | null, number | null];
   getProjid(path: FsPath): number | null;
   setProjid(path: FsPath, projid: number): boolean;
+  /**
+   * Creates `path` (O_EXCL, O_NOFOLLOW) with `data` and sets owner (uid -1: keep), mode (chmodMode -1: the creation
+   * mode is final) and mtime, all on the thread pool. Resolves the errors of the metadata calls that failed.
+   */
+  writeNewFile(
+    path: Uint8Array, data: Uint8Array, mode: number, uid: number, gid: number, chmodMode: number, mtimeSec: number, mtimeNsec: number,
+  ): Promise<{ owner?: Error; mode?: Error; times?: Error }>;
   /** linux/fs.h bit of each chattr flag pxar maps. */
   readonly FS_FL: Readonly<Record<'APPEND' | 'NOATIME' | 'COMPR' | 'NOCOW' | 'NODUMP' | 'DIRSYNC' | 'IMMUTABLE' | 'SYNC' | 'NOCOMP' | 'PROJINHERIT', number>>;
 }
