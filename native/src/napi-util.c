@@ -92,6 +92,7 @@ static napi_value init(napi_env env, napi_value exports) {
   register_fsmeta(env, exports);
   register_scandir(env, exports);
   register_writefile(env, exports);
+  register_buzhash(env, exports);
   return exports;
 }
 

@@ -15,4 +15,5 @@ void register_locks(napi_env env, napi_value exports);
 void register_fsmeta(napi_env env, napi_value exports);
 void register_scandir(napi_env env, napi_value exports);
 void register_writefile(napi_env env, napi_value exports);
+void register_buzhash(napi_env env, napi_value exports);
 #endif
