@@ -35,6 +35,8 @@ typedef struct {
   size_t xattrs_len;
   int err;
   const char *syscall;
+  // contents read along (small regular files, see scanDir's readLimit): offset into the job's arena, or -1
+  int64_t content_off;
 } entry_rec;
 
 typedef struct {
@@ -45,6 +47,10 @@ typedef struct {
   size_t count, cap;
   int err;
   const char *syscall;
+  // small files are read along while they fit: at most max_file bytes each, budget bytes in all
+  size_t max_file, budget;
+  char *arena;
+  size_t arena_len;
 } scan_job;
 
 static int is_unsupported(int e) {
@@ -129,12 +135,32 @@ out:
   return rc;
 }
 
+// Reads the whole file into the job's arena when it fits the limits and still has the size fstat reported
+// (one byte more is asked for, to notice growth); anything else is left to the archiver's normal read.
+static void read_contents(scan_job *job, int fd, const struct stat *st, entry_rec *r) {
+  size_t size = (size_t)st->st_size;
+  if (!S_ISREG(st->st_mode) || st->st_nlink != 1 || size > job->max_file || size > job->budget) return;
+  if (job->arena == NULL && (job->arena = malloc(job->budget + 1)) == NULL) return;
+  size_t got = 0;
+  while (got <= size) {
+    ssize_t n = pread(fd, job->arena + job->arena_len + got, size + 1 - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  if (got != size) return;
+  r->content_off = (int64_t)job->arena_len;
+  job->arena_len += size;
+  job->budget -= size;
+}
+
 // Fills r from the entry `name` below dirfd (or the path itself with AT_FDCWD). d_type is readdir's hint.
-static void scan_entry(int dirfd, const char *name, unsigned char d_type, entry_rec *r) {
+static void scan_entry(scan_job *job, int dirfd, const char *name, unsigned char d_type, entry_rec *r) {
   struct stat st;
   int fd = -1;
   r->nums[7] = -1;
   r->nums[8] = -1;
+  r->content_off = -1;
   if (d_type != DT_UNKNOWN && d_type != DT_REG && d_type != DT_DIR) {
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       r->err = errno;
@@ -198,6 +224,7 @@ static void scan_entry(int dirfd, const char *name, unsigned char d_type, entry_
     r->err = errno;
     r->syscall = "ioctl(FS_IOC_FSGETXATTR)";
   }
+  if (r->err == 0 && job->budget > 0) read_contents(job, rfd, &st, r);
   close(rfd);
 }
 
@@ -250,7 +277,7 @@ static void scan_execute(napi_env env, void *data) {
       job->syscall = "readdir";
       break;
     }
-    scan_entry(dfd, n, de->d_type, r);
+    scan_entry(job, dfd, n, de->d_type, r);
   }
   closedir(d);
 }
@@ -261,18 +288,23 @@ static void free_job(scan_job *job) {
     free(job->entries[i].xattrs);
   }
   free(job->entries);
+  free(job->arena);
   free(job);
 }
 
 // The result object: { names: Buffer[], nums: Float64Array, ids: BigInt64Array, xattrs: sparse (Buffer)[],
-// errors: sparse (Error)[] }, NUM_FIELDS and ID_FIELDS values per entry.
+// errors: sparse (Error)[], contents: sparse (Buffer)[] }, NUM_FIELDS and ID_FIELDS values per entry. The contents
+// are views of one Buffer per directory.
 static napi_value build_result(napi_env env, scan_job *job) {
-  napi_value result, names, xattrs, errors, nums, ids, ab;
+  napi_value result, names, xattrs, errors, contents, nums, ids, ab, arena = NULL;
   size_t n = job->count;
   napi_create_object(env, &result);
   napi_create_array_with_length(env, n, &names);
   napi_create_array(env, &xattrs);
   napi_create_array(env, &errors);
+  napi_create_array(env, &contents);
+  void *arena_data = NULL;
+  if (job->arena_len > 0) napi_create_buffer_copy(env, job->arena_len, job->arena, &arena_data, &arena);
   void *nums_data, *ids_data;
   napi_create_arraybuffer(env, n * NUM_FIELDS * sizeof(double), &nums_data, &ab);
   napi_create_typedarray(env, napi_float64_array, n * NUM_FIELDS, ab, 0, &nums);
@@ -290,6 +322,13 @@ static napi_value build_result(napi_env env, scan_job *job) {
       napi_create_buffer_copy(env, r->xattrs_len, r->xattrs, &p, &v);
       napi_set_element(env, xattrs, (uint32_t)i, v);
     }
+    if (r->content_off >= 0) {
+      napi_value arena_ab;
+      size_t off;
+      napi_get_typedarray_info(env, arena, NULL, NULL, NULL, &arena_ab, &off);
+      napi_create_typedarray(env, napi_uint8_array, (size_t)r->nums[4], arena_ab, off + (size_t)r->content_off, &v);
+      napi_set_element(env, contents, (uint32_t)i, v);
+    }
     if (r->err) {
       throw_errno(env, r->err, r->syscall ? r->syscall : "lstat");
       napi_get_and_clear_last_exception(env, &v);
@@ -301,6 +340,7 @@ static napi_value build_result(napi_env env, scan_job *job) {
   napi_set_named_property(env, result, "ids", ids);
   napi_set_named_property(env, result, "xattrs", xattrs);
   napi_set_named_property(env, result, "errors", errors);
+  napi_set_named_property(env, result, "contents", contents);
   return result;
 }
 
@@ -347,12 +387,18 @@ too_long:
   return 0;
 }
 
-// scanDir(path) -> Promise of the result object above, for every entry of the directory (without . and ..).
+// scanDir(path, maxFile, readBudget) -> Promise of the result object above, for every entry of the directory
+// (without . and ..); regular files of at most maxFile bytes are read along while readBudget lasts (0: none).
 static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return throw_type(env, "scanDir(path)");
+  napi_value argv[3];
+  uint32_t max_file, budget;
+  if (!get_args(env, info, 3, argv) || napi_get_value_uint32(env, argv[1], &max_file) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &budget) != napi_ok)
+    return throw_type(env, "scanDir(path, maxFile, readBudget)");
   scan_job *job = calloc(1, sizeof *job);
   if (job == NULL) return throw_errno(env, ENOMEM, "opendir");
+  job->max_file = max_file;
+  job->budget = budget;
   if (!path_arg(env, argv[0], job->path, "opendir")) {
     free(job);
     return NULL;
@@ -383,7 +429,7 @@ static napi_value js_scan_path(napi_env env, napi_callback_info info) {
     free_job(job);
     return throw_errno(env, ENOMEM, "lstat");
   }
-  scan_entry(AT_FDCWD, job->path, DT_UNKNOWN, r);
+  scan_entry(job, AT_FDCWD, job->path, DT_UNKNOWN, r);
   napi_value result = build_result(env, job);
   free_job(job);
   return result;

@@ -91,6 +91,9 @@ type Listing = (ScannedEntry | FailedEntry)[];
 const SCANS_RUNNING = 12;
 const LISTINGS_READY = 256;
 const LISTED_ENTRIES = 32 * 1024;
+/** Small files a scan reads along (when nothing may be reused from a previous snapshot), and what waits read. */
+const SCAN_READ_BUDGET = 1024 * 1024;
+const LISTED_BYTES = 8 * 1024 * 1024;
 const EXCLUDE_FILE_BYTES = Buffer.from('.pxarexclude');
 const EMPTY_PATH = Buffer.alloc(0);
 
@@ -172,7 +175,7 @@ class SmallFilePrefetch {
       const c = this.children[i]!;
       const size = c.st.size;
       // Hardlinked files may turn out to be links to an earlier entry: not worth reading ahead.
-      if (fileType(c.st.mode) !== S_IFREG || size > PREFETCH_MAX_FILE || c.st.nlink > 1) continue;
+      if (fileType(c.st.mode) !== S_IFREG || size > PREFETCH_MAX_FILE || c.st.nlink > 1 || c.contents) continue;
       if (this.skip?.(c)) continue;
       batch.push(i);
       this.budget.bytes += size;
@@ -192,9 +195,10 @@ class Archiver {
   private readonly patterns: PathPattern[];
   private readonly hardlinks = new Map<string, { path: Uint8Array; offset: number }>();
   /** Directory listings started ahead of the walk, by path; `entries` once finished. */
-  private readonly listings = new Map<string, { p: Promise<Listing>; entries: number }>();
+  private readonly listings = new Map<string, { p: Promise<Listing>; entries: number; bytes: number }>();
   private scansRunning = 0;
   private listedEntries = 0;
+  private listedBytes = 0;
   /** Per directory being walked: its subdirectories in walk order, how many were listed ahead and how many entered. */
   private readonly frames: { paths: Buffer[]; next: number; entered: number }[] = [];
   constructor(
@@ -277,7 +281,12 @@ class Archiver {
     const key = dir.toString('latin1');
     const ready = this.takeListing(dir);
     this.prefetchListings();
-    return ready ?? scanDir(dir);
+    return ready ?? this.scan(dir);
+  }
+
+  /** Reading small files along with the scan saves their open/read/close round trips, but not in metadata mode. */
+  private scan(dir: Buffer): Promise<Listing> {
+    return this.opts.lookupPrevious ? scanDir(dir) : scanDir(dir, PREFETCH_MAX_FILE, SCAN_READ_BUDGET);
   }
 
   private takeListing(dir: Buffer): Promise<Listing> | undefined {
@@ -286,6 +295,7 @@ class Archiver {
     if (!got) return undefined;
     this.listings.delete(key);
     this.listedEntries -= got.entries;
+    this.listedBytes -= got.bytes;
     return got.p;
   }
 
@@ -296,7 +306,8 @@ class Archiver {
    */
   private prefetchListings(): void {
     const room = (): boolean =>
-      this.scansRunning < SCANS_RUNNING && this.listings.size < LISTINGS_READY && this.listedEntries < LISTED_ENTRIES;
+      this.scansRunning < SCANS_RUNNING && this.listings.size < LISTINGS_READY && this.listedEntries < LISTED_ENTRIES &&
+      this.listedBytes < LISTED_BYTES;
     for (let f = this.frames.length - 1; f >= 0 && room(); f--) {
       const frame = this.frames[f]!;
       frame.next = Math.max(frame.next, frame.entered);
@@ -304,13 +315,15 @@ class Archiver {
         const path = frame.paths[frame.next++]!;
         if (path === EMPTY_PATH) continue; // another filesystem: maybe skipped, listed when entered
         const key = path.toString('latin1');
-        const slot = { p: scanDir(path), entries: 0 };
+        const slot = { p: this.scan(path), entries: 0, bytes: 0 };
         this.scansRunning++;
         slot.p.then(
           (l) => {
             if (this.listings.get(key) === slot) {
               slot.entries = l.length;
-              this.listedEntries += l.length;
+              for (const e of l) if ('contents' in e && e.contents) slot.bytes += e.contents.byteLength;
+              this.listedEntries += slot.entries;
+              this.listedBytes += slot.bytes;
             }
           },
           () => undefined,
@@ -420,11 +433,13 @@ class Archiver {
       cat?.addFile(c.name, size, meta.stat.mtime.secs);
       offset = await enc.addPayloadRef(meta, c.name, size, previous.payloadOffset);
       this.stats.reused++;
-    } else if (prefetched && (await prefetched)?.length === size) {
+    } else if (c.contents || (prefetched && (await prefetched)?.length === size)) {
       // Read whole ahead of time, with exactly the size lstat reported: no shrink/grow handling needed.
+      const contents = c.contents ?? (await prefetched)!;
+      c.contents = undefined; // the listing may outlive this file
       if (enc.isSplit) await this.opts.flushReused?.(enc);
       cat?.addFile(c.name, size, meta.stat.mtime.secs);
-      offset = await enc.addFile(meta, c.name, size, [(await prefetched)!]);
+      offset = await enc.addFile(meta, c.name, size, [contents]);
       this.stats.fileBytes += size;
     } else {
       const fh = await this.openFile(full, rel);

@@ -31,6 +31,8 @@ export interface ScannedEntry {
   /** Raw FS_*_FL bits; null where the filesystem has none. */
   flags: number | null;
   projid: number | null;
+  /** The whole contents of a small regular file, read along by scanDir (exactly st.size bytes). */
+  contents?: Uint8Array;
 }
 
 /** An entry whose metadata could not be read: the errno error (code, syscall) of the failing call. */
@@ -45,10 +47,11 @@ interface RawScan {
   ids: BigInt64Array;
   xattrs: (Buffer | undefined)[];
   errors: ((Error & { code?: string }) | undefined)[];
+  contents: (Uint8Array | undefined)[];
 }
 
 interface ScanAddon {
-  scanDir(path: Uint8Array): Promise<RawScan>;
+  scanDir(path: Uint8Array, maxFile: number, readBudget: number): Promise<RawScan>;
   scanPath(path: Uint8Array): RawScan;
 }
 
@@ -56,9 +59,13 @@ const NUM_FIELDS = 9;
 const ID_FIELDS = 3;
 const EMPTY: RawXattr[] = [];
 
-/** Every entry of directory `path` (no `.`/`..`), in readdir order. Rejects with the errno error when the directory cannot be read. */
-export async function scanDir(path: Uint8Array): Promise<(ScannedEntry | FailedEntry)[]> {
-  return unpack(await nativeAddon<ScanAddon>().scanDir(path));
+/**
+ * Every entry of directory `path` (no `.`/`..`), in readdir order. Regular files (not hardlinked) of at most
+ * `maxFile` bytes are read along, up to `readBudget` bytes in all. Rejects with the errno error when the
+ * directory cannot be read.
+ */
+export async function scanDir(path: Uint8Array, maxFile = 0, readBudget = 0): Promise<(ScannedEntry | FailedEntry)[]> {
+  return unpack(await nativeAddon<ScanAddon>().scanDir(path, maxFile, readBudget));
 }
 
 /** The one entry at `path` (not following a final symlink); throws its errno error. */
@@ -92,6 +99,7 @@ function unpack(raw: RawScan): (ScannedEntry | FailedEntry)[] {
       xattrs: xa ? parseXattrs(xa) : EMPTY,
       flags: nums[n + 7]! < 0 ? null : nums[n + 7]!,
       projid: nums[n + 8]! < 0 ? null : nums[n + 8]!,
+      contents: raw.contents[i],
     };
   });
 }
