@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "pbsfs_native",
-      "sources": ["src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/scandir.c", "src/writefile.c", "src/buzhash.c"],
+      "sources": ["src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/scandir.c", "src/writefile.c", "src/buzhash.c", "src/malloc-tuning.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]
     }

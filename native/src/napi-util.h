@@ -16,4 +16,5 @@ void register_fsmeta(napi_env env, napi_value exports);
 void register_scandir(napi_env env, napi_value exports);
 void register_writefile(napi_env env, napi_value exports);
 void register_buzhash(napi_env env, napi_value exports);
+void register_malloc_tuning(napi_env env, napi_value exports);
 #endif

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Codec } from '../codec/codec.js';
 import { getCodec } from '../codec/index.js';
-import { WorkerPool } from '../codec/worker-pool.js';
+import { WorkerPool, defaultPoolSize } from '../codec/worker-pool.js';
 import { lookupDatastore } from '../datastore/config.js';
 import { Datastore } from '../datastore/datastore.js';
 import { PbsError, withPath } from '../errors.js';
@@ -17,8 +17,9 @@ export function codec(): Codec {
   return getCodec();
 }
 
-export function workerPool(): WorkerPool {
-  pool ??= new WorkerPool();
+/** The command's worker pool; `mainThreadBusy` sizes it for commands whose own thread is busy (see defaultPoolSize). */
+export function workerPool(opts: { mainThreadBusy?: boolean } = {}): WorkerPool {
+  pool ??= new WorkerPool({ size: defaultPoolSize(opts.mainThreadBusy) });
   return pool;
 }
 

@@ -43,11 +43,11 @@ interface OpenDir {
 
 /** Small files are written concurrently, so the restore is not one file system round trip after another. */
 const SMALL_FILE = 1024 * 1024;
-const MAX_IN_FLIGHT = 32;
+const MAX_IN_FLIGHT = 16;
 
 /** A batch of small files is written once it holds this many files or bytes. */
 const BATCH_FILES = 64;
-const BATCH_BYTES = 1024 * 1024;
+const BATCH_BYTES = 512 * 1024;
 
 const SPARSE_BLOCK = 64 * 1024;
 const ZERO = Buffer.alloc(SPARSE_BLOCK);

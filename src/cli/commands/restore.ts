@@ -21,10 +21,11 @@ export function registerRestore(program: Command): void {
       const ref = snapshotArg(snapshot, opts);
       const crypt = await resolveKey({ keyfile: opts.keyfile });
       const bar = target === '-' ? undefined : byteProgress(archive, 0);
-      const common = { codec: codec(), pool: workerPool(), crypt, onProgress: (d: number, t: number) => bar?.update(d, t) };
+      // A file archive becomes a directory tree; to stdout ('-') it is written as the raw pxar stream.
+      const tree = /\.(pxar|mpxar)(\.didx)?$/.test(archive) && target !== '-';
+      const common = { codec: codec(), pool: workerPool({ mainThreadBusy: tree }), crypt, onProgress: (d: number, t: number) => bar?.update(d, t) };
       try {
-        // A file archive becomes a directory tree; to stdout ('-') it is written as the raw pxar stream.
-        if (/\.(pxar|mpxar)(\.didx)?$/.test(archive) && target !== '-') {
+        if (tree) {
           const stats = await restoreTree(ds, ref, archive, target, {
             ...common,
             patterns: opts.pattern,
