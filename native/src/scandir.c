@@ -37,6 +37,9 @@ typedef struct {
   const char *syscall;
   // contents read along (small regular files, see scanDir's readLimit): offset into the job's arena, or -1
   int64_t content_off;
+  // a symlink's target (NULL when not a symlink or it could not be read: the archiver then reads it itself)
+  char *link;
+  size_t link_len;
 } entry_rec;
 
 typedef struct {
@@ -187,6 +190,14 @@ static void scan_entry(scan_job *job, int dirfd, const char *name, unsigned char
   r->ids[1] = (int64_t)st.st_ino;
   r->ids[2] = (int64_t)st.st_rdev;
   int is_dir = S_ISDIR(st.st_mode);
+  if (S_ISLNK(st.st_mode)) {
+    char target[PATH_BUF];
+    ssize_t n = readlinkat(dirfd, name, target, sizeof target);
+    if (n >= 0 && (size_t)n < sizeof target && (r->link = malloc((size_t)n + 1)) != NULL) {
+      memcpy(r->link, target, (size_t)n);
+      r->link_len = (size_t)n;
+    }
+  }
   if (fd < 0) return;
   if (!S_ISREG(st.st_mode) && !is_dir) {
     close(fd);
@@ -286,6 +297,7 @@ static void free_job(scan_job *job) {
   for (size_t i = 0; i < job->count; i++) {
     free(job->entries[i].name);
     free(job->entries[i].xattrs);
+    free(job->entries[i].link);
   }
   free(job->entries);
   free(job->arena);
@@ -293,16 +305,17 @@ static void free_job(scan_job *job) {
 }
 
 // The result object: { names: Buffer[], nums: Float64Array, ids: BigInt64Array, xattrs: sparse (Buffer)[],
-// errors: sparse (Error)[], contents: sparse (Buffer)[] }, NUM_FIELDS and ID_FIELDS values per entry. The contents
-// are views of one Buffer per directory.
+// errors: sparse (Error)[], contents: sparse (Buffer)[], links: sparse (Buffer)[] }, NUM_FIELDS and ID_FIELDS values
+// per entry. The contents are views of one Buffer per directory.
 static napi_value build_result(napi_env env, scan_job *job) {
-  napi_value result, names, xattrs, errors, contents, nums, ids, ab, arena = NULL;
+  napi_value result, names, xattrs, errors, contents, links, nums, ids, ab, arena = NULL;
   size_t n = job->count;
   napi_create_object(env, &result);
   napi_create_array_with_length(env, n, &names);
   napi_create_array(env, &xattrs);
   napi_create_array(env, &errors);
   napi_create_array(env, &contents);
+  napi_create_array(env, &links);
   void *arena_data = NULL;
   if (job->arena_len > 0) napi_create_buffer_copy(env, job->arena_len, job->arena, &arena_data, &arena);
   void *nums_data, *ids_data;
@@ -321,6 +334,10 @@ static napi_value build_result(napi_env env, scan_job *job) {
     if (r->xattrs_len > 0) {
       napi_create_buffer_copy(env, r->xattrs_len, r->xattrs, &p, &v);
       napi_set_element(env, xattrs, (uint32_t)i, v);
+    }
+    if (r->link != NULL) {
+      napi_create_buffer_copy(env, r->link_len, r->link, &p, &v);
+      napi_set_element(env, links, (uint32_t)i, v);
     }
     if (r->content_off >= 0) {
       napi_value arena_ab;
@@ -341,6 +358,7 @@ static napi_value build_result(napi_env env, scan_job *job) {
   napi_set_named_property(env, result, "xattrs", xattrs);
   napi_set_named_property(env, result, "errors", errors);
   napi_set_named_property(env, result, "contents", contents);
+  napi_set_named_property(env, result, "links", links);
   return result;
 }
 

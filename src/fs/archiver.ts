@@ -385,7 +385,7 @@ class Archiver {
       case S_IFLNK: {
         let target: Buffer;
         try {
-          target = await readlink(full, { encoding: 'buffer' });
+          target = c.linkTarget ?? (await readlink(full, { encoding: 'buffer' }));
         } catch (e) {
           this.warn(errnoOf(e) === 'ENOENT' ? `file vanished while reading: ${show(rel)}` : `cannot read symlink ${show(rel)}: ${(e as Error).message}`);
           return;

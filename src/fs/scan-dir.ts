@@ -33,6 +33,8 @@ export interface ScannedEntry {
   projid: number | null;
   /** The whole contents of a small regular file, read along by scanDir (exactly st.size bytes). */
   contents?: Uint8Array;
+  /** A symlink's target, read along by scanDir (absent when it could not be read then). */
+  linkTarget?: Buffer;
 }
 
 /** An entry whose metadata could not be read: the errno error (code, syscall) of the failing call. */
@@ -48,6 +50,7 @@ interface RawScan {
   xattrs: (Buffer | undefined)[];
   errors: ((Error & { code?: string }) | undefined)[];
   contents: (Uint8Array | undefined)[];
+  links: (Buffer | undefined)[];
 }
 
 interface ScanAddon {
@@ -100,6 +103,7 @@ function unpack(raw: RawScan): (ScannedEntry | FailedEntry)[] {
       flags: nums[n + 7]! < 0 ? null : nums[n + 7]!,
       projid: nums[n + 8]! < 0 ? null : nums[n + 8]!,
       contents: raw.contents[i],
+      linkTarget: raw.links[i],
     };
   });
 }
