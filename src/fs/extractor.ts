@@ -158,6 +158,16 @@ class Extractor {
     const d = this.dirs[i]!;
     if (d.real) return d.real;
     const path = join(await this.ensureDir(i - 1), d.name);
+    // Inside a directory this restore made nothing is in the way (unless the archive names an entry twice).
+    const made = this.dirs[i - 1]!.fresh && (await mkdir(path, 0o700).then(() => true, (e: unknown) => {
+      if (errnoOf(e) !== 'EEXIST') throw e;
+      return false;
+    }));
+    if (made) {
+      d.real = path;
+      d.fresh = true;
+      return path;
+    }
     const existing = await lstat(path).catch(() => null);
     if (existing?.isDirectory()) {
       d.real = path;
