@@ -88,7 +88,7 @@ type Listing = (ScannedEntry | FailedEntry)[];
  * cli/main.ts), and finished ones waiting for the walk bounded by count and entries. Ancestors' later subdirectories
  * are listed too, so finished listings must not block the nearer ones: hence the separate bounds.
  */
-const SCANS_RUNNING = 12;
+const SCANS_RUNNING = 16;
 const LISTINGS_READY = 256;
 const LISTED_ENTRIES = 32 * 1024;
 /** Small files a scan reads along (when nothing may be reused from a previous snapshot), and what waits read. */
