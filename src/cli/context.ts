@@ -9,12 +9,22 @@ import { Datastore } from '../datastore/datastore.js';
 import { PbsError, withPath } from '../errors.js';
 import { CryptConfig } from '../format/crypt-config.js';
 import { decryptKeyConfig, parseKeyConfig } from '../format/key-file.js';
+import { nativeAddon } from '../native.js';
 import { defaultKeyFile, encryptionPassphrase } from './secrets.js';
 
 let pool: WorkerPool | undefined;
 
 export function codec(): Codec {
   return getCodec();
+}
+
+/**
+ * For tree backups and restores, before the worker pool starts: multi-MiB chunk buffers freed on many threads go
+ * back to the system instead of staying in per-thread malloc arenas (native/src/malloc-tuning.c), which keeps peak
+ * RSS ~60–100 MiB lower. Image archives gain little RSS from it and pay page faults, so they do without.
+ */
+export function tuneMallocForTrees(): void {
+  nativeAddon<{ tuneMalloc(): boolean }>().tuneMalloc();
 }
 
 /** The command's worker pool; `mainThreadBusy` sizes it for commands whose own thread is busy (see defaultPoolSize). */

@@ -16,15 +16,10 @@ import { registerRestore } from './commands/restore.js';
 import { registerSnapshot } from './commands/snapshot.js';
 import { registerStatus } from './commands/status.js';
 import { closeRuntime } from './context.js';
-import { nativeAddon } from '../native.js';
 
 // Archiving and restoring trees keep many small file system calls in flight; libuv's default of 4 threads
 // serialises them on a cold cache. Must be set before the first asynchronous fs call.
 process.env.UV_THREADPOOL_SIZE ??= '16';
-
-// Before any worker or pool thread allocates: big chunk buffers are given back to the system when freed
-// (see native/src/malloc-tuning.c); without this, peak RSS of a tree backup grows by ~100 MiB.
-nativeAddon<{ tuneMalloc(): boolean }>().tuneMalloc();
 
 // `pbsfs … | head` closes the pipe early: that ends the command quietly, as it does for coreutils.
 for (const stream of [process.stdout, process.stderr]) {
