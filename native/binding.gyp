@@ -2,7 +2,10 @@
   "targets": [
     {
       "target_name": "pbsfs_native",
-      "sources": ["src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/fuse-ll.c"],
+      "sources": [
+        "src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/fuse-ll.c", "src/scandir.c", "src/writefile.c",
+        "src/buzhash.c", "src/malloc-tuning.c"
+      ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2", "<!@(pkg-config --cflags fuse3)"],
       "libraries": ["<!@(pkg-config --libs fuse3)"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]

@@ -91,6 +91,10 @@ static napi_value init(napi_env env, napi_value exports) {
   register_locks(env, exports);
   register_fsmeta(env, exports);
   register_fuse(env, exports);
+  register_scandir(env, exports);
+  register_writefile(env, exports);
+  register_buzhash(env, exports);
+  register_malloc_tuning(env, exports);
   return exports;
 }
 

@@ -14,4 +14,8 @@ void set_u32(napi_env env, napi_value obj, const char *name, uint32_t value);
 void register_locks(napi_env env, napi_value exports);
 void register_fsmeta(napi_env env, napi_value exports);
 void register_fuse(napi_env env, napi_value exports);
+void register_scandir(napi_env env, napi_value exports);
+void register_writefile(napi_env env, napi_value exports);
+void register_buzhash(napi_env env, napi_value exports);
+void register_malloc_tuning(napi_env env, napi_value exports);
 #endif

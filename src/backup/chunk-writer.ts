@@ -54,16 +54,20 @@ export class ChunkWriter {
 
   /**
    * Stores one chunk (unless known) and resolves with its digest once it is durable in the store.
-   * `data` must not be used by the caller afterwards: it is moved to a worker thread.
+   * `data` must not be used by the caller afterwards: it is moved to a worker thread. With `ownsBuffer` the
+   * caller hands over the whole ArrayBuffer behind `data` (slack after it included), which saves a copy.
    */
-  async add(data: Uint8Array): Promise<Digest> {
+  async add(data: Uint8Array, ownsBuffer = false): Promise<Digest> {
     const size = data.byteLength;
     let digest = this.zeros.lookup(data) as Digest | undefined;
+    /** Whether data is the offset-0 view of a buffer only this chunk uses (moved back from the worker). */
+    let owned = false;
     if (!digest) {
-      const moved = ownBuffer(data);
+      const moved = ownsBuffer && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer ? data : ownBuffer(data);
       const res = await this.pool.run('digestChunk', { data: moved, digestKey: this.crypt?.idKey }, [moved.buffer as ArrayBuffer]);
       digest = res.digest as Digest;
-      data = res.data;
+      data = res.data.subarray(0, size); // the whole buffer that was moved, slack included
+      owned = true;
     }
     const hex = digestToHex(digest);
     this.stats.count++;
@@ -74,7 +78,7 @@ export class ChunkWriter {
       return digest;
     }
     this.known.add(hex);
-    const stored = this.write(digest, data);
+    const stored = this.write(digest, data, owned);
     this.pending.set(hex, stored);
     try {
       await stored;
@@ -87,13 +91,13 @@ export class ChunkWriter {
     return digest;
   }
 
-  private async write(digest: Digest, data: Uint8Array): Promise<void> {
+  private async write(digest: Digest, data: Uint8Array, owned: boolean): Promise<void> {
     // A chunk already in the store (another group, an older snapshot) is only touched so GC keeps it.
     if (await this.store.touch(digest)) {
       this.stats.duplicates++;
       return;
     }
-    const moved = ownBuffer(data);
+    const moved = owned ? data : ownBuffer(data);
     const { blob } = await this.pool.run('encodeChunk', { data: moved, compress: true, cryptKey: this.crypt?.key }, [moved.buffer as ArrayBuffer]);
     const res = await this.store.insert(digest, blob, this.encrypted);
     if (res.duplicate) this.stats.duplicates++;

@@ -13,10 +13,12 @@ export interface InjectedChunk {
 }
 
 const STAGE_SIZE = 256 * 1024;
+/** First size of a chunk's buffer: most chunks (4 MiB average) fit without growing. */
+const CHUNK_BUF_START = 4 * 1024 * 1024;
 
 export class DynamicArchiveWriter implements ByteSink {
-  /** Bytes of the chunk being collected; cut into a chunk at the chunker's boundary. */
-  private parts: Uint8Array[] = [];
+  /** Bytes of the chunk being collected (the first partsBytes of chunkBuf); cut at the chunker's boundary. */
+  private chunkBuf = new Uint8Array(0);
   private partsBytes = 0;
   private written = 0;
   private readonly stage = new Uint8Array(STAGE_SIZE);
@@ -121,17 +123,24 @@ export class DynamicArchiveWriter implements ByteSink {
 
   private keep(piece: Uint8Array): void {
     if (piece.byteLength === 0) return;
-    // Callers may reuse their buffers after write() returns, so the pending bytes are copied.
-    this.parts.push(Uint8Array.prototype.slice.call(piece));
-    this.partsBytes += piece.byteLength;
+    // Callers may reuse their buffers after write() returns, so the pending bytes are copied, once, into the
+    // buffer that becomes the chunk (it grows by doubling; its slack travels with it to the worker).
+    const need = this.partsBytes + piece.byteLength;
+    if (need > this.chunkBuf.byteLength) {
+      const grown = new Uint8Array(Math.max(need, CHUNK_BUF_START, this.chunkBuf.byteLength * 2));
+      grown.set(this.chunkBuf.subarray(0, this.partsBytes));
+      this.chunkBuf = grown;
+    }
+    this.chunkBuf.set(piece, this.partsBytes);
+    this.partsBytes = need;
   }
 
   private async emit(): Promise<void> {
-    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     const size = this.partsBytes;
-    this.parts = [];
+    const data = this.chunkBuf.subarray(0, size);
+    this.chunkBuf = new Uint8Array(0);
     this.partsBytes = 0;
-    await this.enqueue(this.chunks.add(new Uint8Array(data.buffer, data.byteOffset, size)).then((digest) => ({ digest, size })));
+    await this.enqueue(this.chunks.add(data, true).then((digest) => ({ digest, size })));
   }
 
   private async enqueue(p: Promise<InjectedChunk>): Promise<void> {

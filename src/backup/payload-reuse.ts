@@ -1,8 +1,9 @@
 // Metadata change detection (spec §8.7): unchanged files reference the previous snapshot's `.ppxar` payload by
-// injecting the previous chunks that hold it, instead of reading and uploading the file again.
-import type { BigIntStats } from 'node:fs';
+// injecting the previous chunks that hold it, instead of reading and uploading the file again. The previous
+// `.mpxar` is decoded once, sequentially, alongside the walk: both are in archive order (names sorted by bytes).
+import { readArchiveRange } from '../io/archive-stream.js';
 import type { IndexReader } from '../io/index-reader.js';
-import { PxarAccessor, type PxarDirectory } from '../pxar/accessor.js';
+import { PxarDecoder } from '../pxar/decoder.js';
 import type { PxarEncoder } from '../pxar/encoder.js';
 import type { Metadata, PxarEntry } from '../pxar/format.js';
 import type { PreviousPayload } from '../fs/archiver.js';
@@ -12,7 +13,7 @@ import type { SnapshotWriter } from './snapshot-writer.js';
 /** spec §8.7: reuse is abandoned once padding (injected bytes no file refers to) passes 10 %. */
 export const CHUNK_PADDING_THRESHOLD = 0.1;
 const PAYLOAD_HEADER = 16;
-const DIR_CACHE = 64;
+const SLASH = 0x2f;
 
 /** A run of consecutive previous chunks that will be injected together; files in it are already referenced. */
 interface Run {
@@ -30,12 +31,10 @@ export class PayloadReuse {
   private injected = 0;
   private used = 0;
   private abandoned = false;
-  /** Children of recently visited previous directories, by parent path. */
-  private readonly dirs = new Map<string, Map<string, PxarEntry>>();
   reusedFiles = 0;
 
   private constructor(
-    private readonly previous: PxarAccessor,
+    private readonly previous: PreviousEntries,
     private readonly previousPayload: IndexReader,
     private readonly payload: DynamicArchiveWriter,
   ) {}
@@ -46,8 +45,11 @@ export class PayloadReuse {
     const pay = await session.previousArchive(`${base}.ppxar.didx`);
     if (!meta || !pay) return undefined;
     try {
-      const accessor = await PxarAccessor.open(meta.readAt, { payload: pay.readAt });
-      return new PayloadReuse(accessor, pay.index, payload);
+      const bytes = (async function* () {
+        for await (const { data } of readArchiveRange(meta.reader, meta.index, { readAhead: 2 })) yield data;
+      })();
+      const decoder = await PxarDecoder.open(bytes);
+      return decoder.version === 2 ? new PayloadReuse(new PreviousEntries(decoder), pay.index, payload) : undefined;
     } catch {
       return undefined; // an unreadable previous archive only costs reuse
     }
@@ -56,7 +58,7 @@ export class PayloadReuse {
   /** The archiver asks before reading a file: a hit returns where its payload will be in the new stream. */
   async lookup(path: Uint8Array, metadata: Metadata, size: number, encoder: PxarEncoder): Promise<PreviousPayload | undefined> {
     if (this.abandoned) return undefined;
-    const prev = await this.previousEntry(path);
+    const prev = await this.previous.find(path);
     if (!prev || prev.kind !== 'file' || prev.size !== size || prev.payloadOffset === undefined) return undefined;
     if (!sameMetadata(prev.metadata, metadata)) return undefined;
     const start = prev.payloadOffset;
@@ -80,52 +82,11 @@ export class PayloadReuse {
 
   /**
    * Whether `path` is likely to be reused, from lstat alone (size, mode, owner, mtime), without waiting for
-   * anything: a directory not looked at yet counts as "likely", so nothing is read that might not be needed.
+   * anything: true unless reuse was abandoned, so no file is read ahead that might not be needed (a changed file
+   * is then read when the walk reaches it).
    */
-  predict(path: Uint8Array, st: BigIntStats): boolean {
-    if (this.abandoned) return false;
-    const slash = path.lastIndexOf(0x2f);
-    const children = this.dirs.get(Buffer.from(slash < 0 ? new Uint8Array(0) : path.subarray(0, slash)).toString('latin1'));
-    if (!children) return true;
-    const prev = children.get(Buffer.from(path.subarray(slash + 1)).toString('latin1'));
-    if (!prev || prev.kind !== 'file') return false;
-    const s = prev.metadata.stat;
-    return prev.size === Number(st.size) && s.mode === Number(st.mode) && s.uid === Number(st.uid) && s.gid === Number(st.gid) &&
-      BigInt(s.mtime.secs) * 1_000_000_000n + BigInt(s.mtime.nanos) === st.mtimeNs;
-  }
-
-  /**
-   * The previous archive's entry at `path`. Files arrive directory by directory, so each previous directory is
-   * read once (one goodbye-table walk) and its children are kept while the walk is in it.
-   */
-  private async previousEntry(path: Uint8Array): Promise<PxarEntry | undefined> {
-    const slash = path.lastIndexOf(0x2f);
-    const parent = slash < 0 ? new Uint8Array(0) : path.subarray(0, slash);
-    const name = Buffer.from(path.subarray(slash + 1)).toString('latin1');
-    const key = Buffer.from(parent).toString('latin1');
-    let children = this.dirs.get(key);
-    if (!children) {
-      children = await this.readPreviousDir(parent).catch(() => new Map<string, PxarEntry>());
-      if (this.dirs.size >= DIR_CACHE) this.dirs.delete(this.dirs.keys().next().value!);
-      this.dirs.set(key, children);
-    }
-    return children.get(name);
-  }
-
-  private async readPreviousDir(parent: Uint8Array): Promise<Map<string, PxarEntry>> {
-    const out = new Map<string, PxarEntry>();
-    const dir = parent.length === 0 ? await this.previous.root() : await this.openPrevious(parent);
-    if (!dir) return out;
-    for await (const child of this.previous.readDir(dir, { order: 'archive' })) {
-      const e = child.entry;
-      out.set(Buffer.from(e.path.subarray(e.path.lastIndexOf(0x2f) + 1)).toString('latin1'), e);
-    }
-    return out;
-  }
-
-  private async openPrevious(path: Uint8Array): Promise<PxarDirectory | undefined> {
-    const found = await this.previous.lookup(path);
-    return found?.entry.kind === 'dir' ? this.previous.openDirectory(found) : undefined;
+  predict(): boolean {
+    return !this.abandoned;
   }
 
   /** Places the pending run's chunks in the payload stream (before a freshly read file, and at the end). */
@@ -160,11 +121,60 @@ export function sameMetadata(a: Metadata, b: Metadata): boolean {
   if (a.quotaProjectId !== b.quotaProjectId) return false;
   if (!bytesEq(a.fcaps, b.fcaps)) return false;
   if (a.xattrs.length !== b.xattrs.length) return false;
-  const key = (x: { name: Uint8Array; value: Uint8Array }) => `${Buffer.from(x.name).toString('hex')}=${Buffer.from(x.value).toString('hex')}`;
-  const ax = a.xattrs.map(key).sort();
-  const bx = b.xattrs.map(key).sort();
-  if (ax.some((v, i) => v !== bx[i])) return false;
+  if (a.xattrs.length > 0) {
+    const key = (x: { name: Uint8Array; value: Uint8Array }) => `${Buffer.from(x.name).toString('hex')}=${Buffer.from(x.value).toString('hex')}`;
+    const ax = a.xattrs.map(key).sort();
+    const bx = b.xattrs.map(key).sort();
+    if (ax.some((v, i) => v !== bx[i])) return false;
+  }
+  // Most files have no ACL at all: skip the structural comparison then.
+  if (noAcl(a.acl) && noAcl(b.acl)) return true;
   return JSON.stringify(a.acl, bigintSafe) === JSON.stringify(b.acl, bigintSafe);
+}
+
+function noAcl(acl: Metadata['acl']): boolean {
+  return acl.users.length === 0 && acl.groups.length === 0 && acl.groupObj === null && acl.default === null &&
+    acl.defaultUsers.length === 0 && acl.defaultGroups.length === 0;
+}
+
+/**
+ * The previous archive's entries, decoded in order and consumed by a walk in the same order: find() skips the
+ * entries before `path` (removed since) and answers from the entry at it. A decoding error ends the stream (that
+ * only costs reuse).
+ */
+class PreviousEntries {
+  /** The decoded entry not consumed yet; undefined: decode the next one; null: the stream has ended. */
+  private current: PxarEntry | null | undefined;
+
+  constructor(private readonly decoder: PxarDecoder) {}
+
+  /** The entry at archive-relative `path` (no leading slash), if the previous archive has one. */
+  async find(path: Uint8Array): Promise<PxarEntry | undefined> {
+    for (;;) {
+      if (this.current === undefined) this.current = await this.decoder.next().catch(() => null);
+      const cur = this.current;
+      if (cur === null) return undefined;
+      // decoder paths start with '/'
+      const c = walkOrder(cur.path.subarray(1), path);
+      if (c > 0) return undefined; // not in the previous archive
+      this.current = undefined;
+      if (c === 0) return cur;
+    }
+  }
+}
+
+/**
+ * Compares two archive paths in walk order: a directory before its contents, siblings by name bytes (a name
+ * before every longer name it is a prefix of).
+ */
+export function walkOrder(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let k = 0;
+  while (k < n && a[k] === b[k]) k++;
+  if (k === n) return a.length - b.length;
+  if (a[k] === SLASH) return -1; // a's name ends here, b's goes on
+  if (b[k] === SLASH) return 1;
+  return a[k]! - b[k]!;
 }
 
 function bytesEq(a: Uint8Array | null, b: Uint8Array | null): boolean {

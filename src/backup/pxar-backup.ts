@@ -87,7 +87,7 @@ export async function backupTree(
       payload,
       lookupPrevious: reuse && ((path, metadata, size, encoder) => reuse.lookup(path, metadata, size, encoder)),
       flushReused: reuse && ((encoder) => reuse.flush(encoder)),
-      predictReuse: reuse && ((path, st) => reuse.predict(path, st)),
+      predictReuse: reuse && (() => reuse.predict()),
     });
     await meta.close();
     await payload.close();

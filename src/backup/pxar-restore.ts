@@ -13,6 +13,11 @@ import { PxarDecoder } from '../pxar/decoder.js';
 import type { SnapshotRef } from '../types.js';
 import { type RestoreOptions, checkIndexAgainstManifest, chunkReaderFor, openArchive } from './restore.js';
 
+/** Random access (accessor, split payloads) revisits chunks: the cache must hold a few of the largest (16 MiB). */
+const RANDOM_ACCESS_CACHE = 3 * MAX_CHUNK_SIZE;
+/** A restore reads the payload in order: the chunk in use and those decoded ahead of it (4 of 4 MiB on average). */
+const SEQUENTIAL_CACHE = 32 * 1024 * 1024;
+
 export interface SnapshotPxar {
   /** The archive name as stored: `root.pxar.didx` or `root.mpxar.didx`. */
   fileName: string;
@@ -23,15 +28,17 @@ export interface SnapshotPxar {
   payloadReadAt?: IndexReadAt;
 }
 
-/** Opens `NAME.pxar` of a snapshot: `NAME.pxar.didx`, or the split pair `NAME.mpxar.didx` + `NAME.ppxar.didx`. */
-export async function openSnapshotPxar(ds: Datastore, ref: SnapshotRef, name: string, opts: RestoreOptions): Promise<SnapshotPxar> {
+/**
+ * Opens `NAME.pxar` of a snapshot: `NAME.pxar.didx`, or the split pair `NAME.mpxar.didx` + `NAME.ppxar.didx`.
+ * `cacheBytes` sizes the decoded-chunk cache behind `readAt`/`payloadReadAt` (default: room for random access).
+ */
+export async function openSnapshotPxar(ds: Datastore, ref: SnapshotRef, name: string, opts: RestoreOptions, cacheBytes = RANDOM_ACCESS_CACHE): Promise<SnapshotPxar> {
   const base = name.replace(/\.(pxar|mpxar|ppxar)(\.didx)?$/, '');
   const opened = await openArchive(ds, ref, `${base}.pxar`, opts).catch(async (e) => {
     if ((e as PbsError).code !== 'ENOENT') throw e;
     return openArchive(ds, ref, `${base}.mpxar`, opts);
   });
-  // Random access (accessor, split payloads) revisits chunks: the cache must hold a few of the largest (16 MiB).
-  const reader = chunkReaderFor(ds, opts, 3 * MAX_CHUNK_SIZE);
+  const reader = chunkReaderFor(ds, opts, cacheBytes);
   const index = await openIndex(opened.path);
   checkIndexAgainstManifest(index, opened.file, opts.codec, opened.path);
   const readAt = new IndexReadAt(index, reader, { path: opened.path });
@@ -57,7 +64,7 @@ export async function restoreTree(
   target: string,
   opts: RestoreOptions & { patterns?: readonly string[]; overwrite?: boolean; onWarning?: (m: string) => void },
 ): Promise<ExtractStats> {
-  const archive = await openSnapshotPxar(ds, ref, name, opts);
+  const archive = await openSnapshotPxar(ds, ref, name, opts, SEQUENTIAL_CACHE);
   const reader = chunkReaderFor(ds, opts);
   let done = 0;
   const stream = (async function* () {

@@ -17,7 +17,7 @@ import { ChunkWriter } from './chunk-writer.js';
 import { DynamicArchiveWriter } from './dynamic-archive-writer.js';
 import { type ClosedIndex, DynamicIndexWriter, FixedIndexWriter } from './index-writer.js';
 import { loadManifest } from './manifest-io.js';
-import { localChunkReader } from '../io/chunk-reader.js';
+import { type ChunkReader, localChunkReader } from '../io/chunk-reader.js';
 import { IndexReadAt } from '../io/index-read-at.js';
 import { type IndexReader, openIndex } from '../io/index-reader.js';
 
@@ -136,13 +136,16 @@ export class SnapshotWriter {
     }
   }
 
-  /** Random access to an archive of the previous snapshot (for metadata-mode reuse); its chunks become known. */
-  async previousArchive(fileName: string): Promise<{ index: IndexReader; readAt: IndexReadAt } | undefined> {
+  /**
+   * An archive of the previous snapshot (for metadata-mode reuse), read sequentially (`reader` + `index`) or at
+   * random (`readAt`); its chunks become known.
+   */
+  async previousArchive(fileName: string): Promise<{ index: IndexReader; reader: ChunkReader; readAt: IndexReadAt } | undefined> {
     const index = await this.previousIndex(fileName);
     if (!index) return undefined;
     const crypt = this.opts.cryptMode === 'encrypt' ? this.opts.crypt : undefined;
     const reader = localChunkReader(this.ds.path, this.opts.pool, { crypt, cacheBytes: 16 * 1024 * 1024 });
-    return { index, readAt: new IndexReadAt(index, reader, { path: join(this.previous!.info.path, fileName), readAhead: 2 }) };
+    return { index, reader, readAt: new IndexReadAt(index, reader, { path: join(this.previous!.info.path, fileName), readAhead: 2 }) };
   }
 
   /** Adds an archive to the manifest: indexes with data size and index_csum, blobs with file size and SHA-256. */

@@ -16,10 +16,14 @@ export function workerScriptUrl(moduleUrl: string = import.meta.url): URL {
   return new URL(moduleUrl.endsWith('.js') ? './worker.js' : '../../dist/src/codec/worker.js', moduleUrl);
 }
 
-/** PBSFS_WORKERS when set (0 = inline), else one worker per available CPU. */
-export function defaultPoolSize(): number {
+/**
+ * PBSFS_WORKERS when set (0 = inline), else one worker per available CPU, or one fewer (at least one) with
+ * `mainThreadBusy`: when the calling thread itself has a core's worth of work (decoding and writing a file tree),
+ * a worker per core only adds contention and ~50 MiB of RSS each.
+ */
+export function defaultPoolSize(mainThreadBusy = false): number {
   const env = process.env.PBSFS_WORKERS;
-  if (env === undefined || env === '') return availableParallelism();
+  if (env === undefined || env === '') return mainThreadBusy ? Math.max(1, availableParallelism() - 1) : availableParallelism();
   const n = Number(env);
   if (!Number.isSafeInteger(n) || n < 0) throw new PbsError('EINVAL', `PBSFS_WORKERS must be an integer >= 0, got ${JSON.stringify(env)}`);
   return n;

@@ -61,10 +61,13 @@ export function sha256(codec: Codec, a: { data: Uint8Array }): { digest: Uint8Ar
   return { digest: codec.sha256(a.data) };
 }
 
-/** The chunk digest, computed off the main thread; the data travels back so the caller can still store it. */
+/**
+ * The chunk digest, computed off the main thread. The data travels back so the caller can still store it: as the
+ * whole ArrayBuffer it came in (the caller knows the size and moved that buffer here), so returning it copies nothing.
+ */
 export function digestChunk(codec: Codec, a: DigestChunkArgs): { digest: Uint8Array; data: Uint8Array } {
   const digest = a.digestKey ? codec.sha256Parts([a.data, a.digestKey]) : codec.sha256(a.data);
-  return { digest, data: a.data };
+  return { digest, data: a.data.byteOffset === 0 ? new Uint8Array(a.data.buffer as ArrayBuffer) : a.data };
 }
 
 const TASKS: { [K in TaskName]: (codec: Codec, args: TaskArgs<K>) => TaskResult<K> } = { encodeChunk, decodeChunk, sha256, digestChunk };

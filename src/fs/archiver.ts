@@ -1,9 +1,8 @@
 // Walks a directory tree into a pxar archive (spec §8.4–§8.7) the way the PBS client does: children sorted by raw name
 // bytes, hardlinks by (st_dev, st_ino), mount points skipped unless included, `.pxarexclude` and CLI excludes
 // (features §3.5–§3.7, §4.1), optional catalog entries (spec §9) in the same pass. File contents are streamed.
-import type { BigIntStats } from 'node:fs';
 import { close as fsClose, constants as C, open as fsOpen, read as fsRead } from 'node:fs';
-import { lstat, open, readdir, readlink, statfs, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, statfs, type FileHandle } from 'node:fs/promises';
 import { PbsError } from '../errors.js';
 import { PxarEncoder, type ByteSink } from '../pxar/encoder.js';
 import {
@@ -13,6 +12,7 @@ import { joinPath, nameToDisplay } from '../pxar/names.js';
 import { errnoOf } from './errno.js';
 import { excludePatternsText, matchPatterns, parseExcludeFile, parsePattern, pathKey, type PathPattern } from './patterns.js';
 import { readMetadata } from './read-metadata.js';
+import { type EntryStat, type FailedEntry, type ScannedEntry, scanDir, scanPath } from './scan-dir.js';
 
 /** Where catalog entries go (CatalogWriter of src/format/catalog.ts fits); the caller opens and closes the archive's directory. */
 export interface ArchiveCatalog {
@@ -52,7 +52,7 @@ export interface ArchiverOptions {
    * With lookupPrevious: a cheap guess (from lstat alone) whether a file will be reused. Files guessed not to be
    * are read ahead like in a full backup; without this hook nothing is read ahead in metadata mode.
    */
-  predictReuse?: (path: Uint8Array, st: BigIntStats) => boolean;
+  predictReuse?: (path: Uint8Array, st: EntryStat) => boolean;
   /** v2 with lookupPrevious: called before each freshly read file's payload and before the archive ends. */
   flushReused?: (encoder: PxarEncoder) => Promise<void> | void;
   /** Non-fatal problems (vanished or unreadable files, skipped mount points, bad exclude lines). */
@@ -71,7 +71,6 @@ export interface ArchiveStats {
 }
 
 const READ_SIZE = 1 << 20;
-const STAT_BATCH = 64;
 const MAX_EXCLUDE_FILE = 1 << 20;
 const CLI_NAME = Buffer.from('.pxarexclude-cli');
 const EXCLUDE_FILE = '.pxarexclude';
@@ -82,29 +81,23 @@ const VIRTUAL_FS = new Set([
   0x6e667364, 0x9fa0, 0x6165676c, 0x67596969, 0x73636673, 0xf97cff8c, 0x43415d53, 0x62656572,
 ]);
 
-interface Listing {
-  names: Buffer[];
-  stats: (BigIntStats | Error)[];
-}
+type Listing = (ScannedEntry | FailedEntry)[];
 
-/** Directory listings kept ready ahead of the walk. */
-const LISTINGS_AHEAD = 16;
+/**
+ * Directory scans ahead of the walk: at most this many running (each one thread-pool job; libuv has 16 threads, see
+ * cli/main.ts), and finished ones waiting for the walk bounded by count and entries. Ancestors' later subdirectories
+ * are listed too, so finished listings must not block the nearer ones: hence the separate bounds.
+ */
+const SCANS_RUNNING = 16;
+const LISTINGS_READY = 256;
+const LISTED_ENTRIES = 32 * 1024;
+/** Small files a scan reads along (when nothing may be reused from a previous snapshot), and what waits read. */
+const SCAN_READ_BUDGET = 1024 * 1024;
+const LISTED_BYTES = 8 * 1024 * 1024;
 const EXCLUDE_FILE_BYTES = Buffer.from('.pxarexclude');
+const EMPTY_PATH = Buffer.alloc(0);
 
-async function readListing(dir: Buffer): Promise<Listing> {
-  const names = await readdir(dir, { encoding: 'buffer' });
-  const stats: (BigIntStats | Error)[] = [];
-  for (let i = 0; i < names.length; i += STAT_BATCH) {
-    const batch = names.slice(i, i + STAT_BATCH);
-    stats.push(...(await Promise.all(batch.map((n) => lstat(fsPath(dir, n), { bigint: true }).catch((e: unknown) => e as Error)))));
-  }
-  return { names, stats };
-}
-
-interface Child {
-  name: Buffer;
-  st: BigIntStats;
-}
+type Child = ScannedEntry;
 
 function fsPath(dir: Buffer, name: Uint8Array): Buffer {
   return Buffer.concat([dir, Buffer.from('/'), name]);
@@ -180,19 +173,19 @@ class SmallFilePrefetch {
     while (this.next < this.children.length && !this.budget.full) {
       const i = this.next++;
       const c = this.children[i]!;
-      const size = Number(c.st.size);
+      const size = c.st.size;
       // Hardlinked files may turn out to be links to an earlier entry: not worth reading ahead.
-      if (fileType(Number(c.st.mode)) !== S_IFREG || size > PREFETCH_MAX_FILE || c.st.nlink > 1n) continue;
+      if (fileType(c.st.mode) !== S_IFREG || size > PREFETCH_MAX_FILE || c.st.nlink > 1 || c.contents) continue;
       if (this.skip?.(c)) continue;
       batch.push(i);
       this.budget.bytes += size;
       this.budget.files++;
     }
     if (!batch.length) return;
-    const all = readSmallFiles(batch.map((i) => fsPath(this.dir, this.children[i]!.name)), batch.map((i) => Number(this.children[i]!.st.size)));
+    const all = readSmallFiles(batch.map((i) => fsPath(this.dir, this.children[i]!.name)), batch.map((i) => this.children[i]!.st.size));
     all.catch(() => undefined);
     batch.forEach((i, k) => {
-      this.pending.set(i, { p: all.then((r) => r[k] ?? null, () => null), size: Number(this.children[i]!.st.size) });
+      this.pending.set(i, { p: all.then((r) => r[k] ?? null, () => null), size: this.children[i]!.st.size });
     });
   }
 }
@@ -201,8 +194,13 @@ class Archiver {
   readonly stats: ArchiveStats = { entries: 0, fileBytes: 0, reused: 0, warnings: 0 };
   private readonly patterns: PathPattern[];
   private readonly hardlinks = new Map<string, { path: Uint8Array; offset: number }>();
-  /** Directory listings started ahead of the walk, by path. */
-  private readonly listings = new Map<string, Promise<Listing>>();
+  /** Directory listings started ahead of the walk, by path; `entries` once finished. */
+  private readonly listings = new Map<string, { p: Promise<Listing>; entries: number; bytes: number }>();
+  private scansRunning = 0;
+  private listedEntries = 0;
+  private listedBytes = 0;
+  /** Per directory being walked: its subdirectories in walk order, how many were listed ahead and how many entered. */
+  private readonly frames: { paths: Buffer[]; next: number; entered: number }[] = [];
   constructor(
     private readonly encoder: PxarEncoder,
     private readonly opts: ArchiverOptions,
@@ -230,21 +228,35 @@ class Archiver {
       this.warn(`cannot read directory ${show(rel)}: ${(e as Error).message}`);
       return;
     }
-    if (listing.names.some((n) => n.equals(EXCLUDE_FILE_BYTES))) await this.readExcludeFile(dir, rel);
+    if (listing.some((e) => e.name.equals(EXCLUDE_FILE_BYTES))) await this.readExcludeFile(dir, rel);
     const children: Child[] = [];
-    listing.names.forEach((name, j) => {
-      const st = listing.stats[j]!;
-      if (isRoot && name.equals(CLI_NAME)) return; // replaced by the archive's own .pxarexclude-cli (features §4.1)
-      if (st instanceof Error) {
-        if (errnoOf(st) !== 'ENOENT') this.warn(`cannot stat ${show(relJoin(rel, name))}: ${st.message}`);
-        return;
+    for (const e of listing) {
+      if (isRoot && e.name.equals(CLI_NAME)) continue; // replaced by the archive's own .pxarexclude-cli (features §4.1)
+      const childRel = relJoin(rel, e.name);
+      if ('error' in e) {
+        this.failedEntry(childRel, e.error);
+        continue;
       }
-      const childRel = relJoin(rel, name);
-      if (matchPatterns(this.patterns, pathKey(childRel), fileType(Number(st.mode)) === S_IFDIR) === 'exclude') return;
-      children.push({ name, st });
-    });
+      if (this.patterns.length > 0 && matchPatterns(this.patterns, pathKey(childRel), fileType(e.st.mode) === S_IFDIR) === 'exclude') continue;
+      children.push(e);
+    }
     children.sort((a, b) => Buffer.compare(a.name, b.name));
-    this.prefetchListings(dir, children);
+    const frame = { paths: [] as Buffer[], next: 0, entered: 0 };
+    for (const c of children) if (fileType(c.st.mode) === S_IFDIR) frame.paths.push(c.st.dev === this.currentDev ? fsPath(dir, c.name) : EMPTY_PATH);
+    this.frames.push(frame);
+    try {
+      await this.dirEntries(dir, rel, children);
+    } finally {
+      this.frames.pop();
+      // listings of subdirectories never entered (their entry failed) must not hold a slot
+      for (let i = frame.entered; i < frame.next; i++) this.takeListing(frame.paths[i]!);
+    }
+    if (cliText) await this.cliFile(cliText);
+    this.patterns.length = patternCount;
+  }
+
+  private async dirEntries(dir: Buffer, rel: Uint8Array, children: Child[]): Promise<void> {
+    this.prefetchListings();
     // Small files are read a few ahead (in parallel) so the walk does not wait for each open/read/close in
     // turn. Not in metadata mode, where unchanged files must not be read at all.
     const predict = this.opts.predictReuse;
@@ -253,35 +265,74 @@ class Archiver {
         ? undefined
         : new SmallFilePrefetch(dir, children, new PrefetchBudget(), predict && ((c) => predict(relJoin(rel, c.name), c.st)));
     for (let i = 0; i < children.length; i++) await this.entry(dir, rel, children[i]!, ahead?.take(i));
-    if (cliText) await this.cliFile(cliText);
-    this.patterns.length = patternCount;
   }
 
-  /** A directory's names and lstat results; taken from the prefetch when it was listed ahead. */
+  /** An entry that vanished since the listing is skipped silently; other failures are warnings. */
+  private failedEntry(rel: Uint8Array, e: Error & { code?: string; syscall?: string }): void {
+    if (e.code === 'ENOENT') {
+      if (e.syscall !== 'lstat') this.warn(`file vanished while reading: ${show(rel)}`);
+      return;
+    }
+    this.warn(`${e.syscall === 'lstat' ? 'cannot stat' : 'cannot read metadata of'} ${show(rel)}: ${e.message}`);
+  }
+
+  /** A directory's entries with their metadata; taken from the prefetch when it was listed ahead. */
   private listDir(dir: Buffer): Promise<Listing> {
     const key = dir.toString('latin1');
-    const ready = this.listings.get(key);
-    if (ready) {
-      this.listings.delete(key);
-      return ready;
-    }
-    return readListing(dir);
+    const ready = this.takeListing(dir);
+    this.prefetchListings();
+    return ready ?? this.scan(dir);
+  }
+
+  /** Reading small files along with the scan saves their open/read/close round trips, but not in metadata mode. */
+  private scan(dir: Buffer): Promise<Listing> {
+    return this.opts.lookupPrevious ? scanDir(dir) : scanDir(dir, PREFETCH_MAX_FILE, SCAN_READ_BUDGET);
+  }
+
+  private takeListing(dir: Buffer): Promise<Listing> | undefined {
+    const key = dir.toString('latin1');
+    const got = this.listings.get(key);
+    if (!got) return undefined;
+    this.listings.delete(key);
+    this.listedEntries -= got.entries;
+    this.listedBytes -= got.bytes;
+    return got.p;
   }
 
   /**
-   * Lists the next subdirectories before the walk reaches them, so their readdir and lstat calls overlap
-   * with archiving this directory (directory-heavy trees otherwise wait on each listing in turn).
+   * Lists the directories the walk will enter next (the rest of the current directory's subdirectories, then
+   * those of its parents), so their scans overlap with archiving (directory-heavy trees otherwise wait on each
+   * listing in turn).
    */
-  private prefetchListings(dir: Buffer, children: readonly Child[]): void {
-    for (const c of children) {
-      if (this.listings.size >= LISTINGS_AHEAD) return;
-      if (fileType(Number(c.st.mode)) !== S_IFDIR || c.st.dev !== this.currentDev) continue;
-      const path = fsPath(dir, c.name);
-      const key = path.toString('latin1');
-      if (this.listings.has(key)) continue;
-      const p = readListing(path);
-      p.catch(() => undefined);
-      this.listings.set(key, p);
+  private prefetchListings(): void {
+    const room = (): boolean =>
+      this.scansRunning < SCANS_RUNNING && this.listings.size < LISTINGS_READY && this.listedEntries < LISTED_ENTRIES &&
+      this.listedBytes < LISTED_BYTES;
+    for (let f = this.frames.length - 1; f >= 0 && room(); f--) {
+      const frame = this.frames[f]!;
+      frame.next = Math.max(frame.next, frame.entered);
+      while (frame.next < frame.paths.length && room()) {
+        const path = frame.paths[frame.next++]!;
+        if (path === EMPTY_PATH) continue; // another filesystem: maybe skipped, listed when entered
+        const key = path.toString('latin1');
+        const slot = { p: this.scan(path), entries: 0, bytes: 0 };
+        this.scansRunning++;
+        slot.p.then(
+          (l) => {
+            if (this.listings.get(key) === slot) {
+              slot.entries = l.length;
+              for (const e of l) if ('contents' in e && e.contents) slot.bytes += e.contents.byteLength;
+              this.listedEntries += slot.entries;
+              this.listedBytes += slot.bytes;
+            }
+          },
+          () => undefined,
+        ).finally(() => {
+          this.scansRunning--;
+          this.prefetchListings();
+        });
+        this.listings.set(key, slot);
+      }
     }
   }
 
@@ -316,9 +367,9 @@ class Archiver {
     this.opts.onEntry?.(rel);
     let meta: Metadata;
     try {
-      meta = readMetadata(full, c.st, show(rel));
+      meta = readMetadata(c, show(rel));
     } catch (e) {
-      this.warn(errnoOf((e as PbsError).cause) === 'ENOENT' ? `file vanished while reading: ${show(rel)}` : (e as Error).message);
+      this.warn((e as Error).message);
       return;
     }
     const enc = this.encoder;
@@ -334,7 +385,7 @@ class Archiver {
       case S_IFLNK: {
         let target: Buffer;
         try {
-          target = await readlink(full, { encoding: 'buffer' });
+          target = c.linkTarget ?? (await readlink(full, { encoding: 'buffer' }));
         } catch (e) {
           this.warn(errnoOf(e) === 'ENOENT' ? `file vanished while reading: ${show(rel)}` : `cannot read symlink ${show(rel)}: ${(e as Error).message}`);
           return;
@@ -367,7 +418,7 @@ class Archiver {
   private async file(full: Buffer, rel: Uint8Array, c: Child, meta: Metadata, prefetched?: Promise<Uint8Array | null>): Promise<void> {
     const enc = this.encoder;
     const cat = this.opts.catalog;
-    const linkKey = c.st.nlink > 1n ? `${c.st.dev}:${c.st.ino}` : null;
+    const linkKey = c.st.nlink > 1 ? `${c.st.dev}:${c.st.ino}` : null;
     const first = linkKey === null ? undefined : this.hardlinks.get(linkKey);
     if (first) {
       cat?.addHardlink(c.name);
@@ -375,18 +426,20 @@ class Archiver {
       this.stats.entries++;
       return;
     }
-    const size = Number(c.st.size);
+    const size = c.st.size;
     let offset: number;
     const previous = enc.isSplit && this.opts.lookupPrevious ? await this.opts.lookupPrevious(rel, meta, size, enc) : undefined;
     if (previous) {
       cat?.addFile(c.name, size, meta.stat.mtime.secs);
       offset = await enc.addPayloadRef(meta, c.name, size, previous.payloadOffset);
       this.stats.reused++;
-    } else if (prefetched && (await prefetched)?.length === size) {
+    } else if (c.contents || (prefetched && (await prefetched)?.length === size)) {
       // Read whole ahead of time, with exactly the size lstat reported: no shrink/grow handling needed.
+      const contents = c.contents ?? (await prefetched)!;
+      c.contents = undefined; // the listing may outlive this file
       if (enc.isSplit) await this.opts.flushReused?.(enc);
       cat?.addFile(c.name, size, meta.stat.mtime.secs);
-      offset = await enc.addFile(meta, c.name, size, [(await prefetched)!]);
+      offset = await enc.addFile(meta, c.name, size, [contents]);
       this.stats.fileBytes += size;
     } else {
       const fh = await this.openFile(full, rel);
@@ -461,6 +514,8 @@ class Archiver {
       else if (this.devices && !this.devices.has(c.st.dev)) skip = true;
       if (skip) this.warn(`skipping mount point: ${show(rel)}`);
     }
+    const parentFrame = this.frames[this.frames.length - 1];
+    if (parentFrame) parentFrame.entered++;
     if (!skip) {
       this.currentDev = c.st.dev;
       try {
@@ -496,13 +551,14 @@ function show(rel: Uint8Array): string {
  */
 export async function createArchive(source: string, sink: ByteSink, opts: ArchiverOptions = {}): Promise<ArchiveStats> {
   const root = Buffer.from(source.length > 1 ? source.replace(/\/+$/, '') : source);
-  let st: BigIntStats;
+  let rootEntry: ScannedEntry;
   try {
-    st = await lstat(root, { bigint: true });
+    rootEntry = scanPath(root);
   } catch (e) {
     throw new PbsError(errnoOf(e) === 'ENOENT' ? 'ENOENT' : 'EIO', `cannot read source directory: ${(e as Error).message}`, { path: source, cause: e });
   }
-  if (!st.isDirectory()) throw new PbsError('EINVAL', 'source is not a directory', { path: source });
+  const st = rootEntry.st;
+  if (fileType(st.mode) !== S_IFDIR) throw new PbsError('EINVAL', 'source is not a directory', { path: source });
   if (VIRTUAL_FS.has((await statfs(root)).type)) throw new PbsError('EINVAL', 'refusing to archive a virtual file system', { path: source });
   const cliPatterns = (opts.excludes ?? []).map((p) => parsePattern(p));
   let devices: Set<bigint> | null = null;
@@ -516,7 +572,7 @@ export async function createArchive(source: string, sink: ByteSink, opts: Archiv
       }
     }
   }
-  const rootMeta = readMetadata(root, st, '/');
+  const rootMeta = readMetadata(rootEntry, '/');
   const cliText = cliPatterns.length > 0 ? excludePatternsText(cliPatterns) : null;
   const prelude = opts.payload && cliText
     ? new TextEncoder().encode(JSON.stringify({ 'exclude-patterns': Buffer.from(cliText).toString('utf8') }))

@@ -14,7 +14,7 @@ import { wrapKeyWithMasterKey } from '../../format/master-key.js';
 import { createKeyConfig } from '../../format/key-file.js';
 import type { CryptConfig } from '../../format/crypt-config.js';
 import type { CryptMode } from '../../types.js';
-import { codec, openStore, resolveKey, workerPool } from '../context.js';
+import { codec, openStore, resolveKey, tuneMallocForTrees, workerPool } from '../context.js';
 import { humanBytes, outputFormatOption, parseFormat, printObject } from '../output.js';
 import { byteProgress } from '../progress.js';
 import { nsOf } from '../refs.js';
@@ -107,6 +107,7 @@ export function registerBackup(program: Command): void {
       const sources = await Promise.all(specs.map(prepareSource));
       const ns = nsOf(opts);
       const wrappedKey = crypt && cryptMode === 'encrypt' ? await wrappedKeyFor(crypt, opts.masterPubkeyFile) : undefined;
+      if (sources.some((s) => s.kind === 'tree')) tuneMallocForTrees();
       const session = await SnapshotWriter.begin(ds, { ns, type, id }, { codec: codec(), pool: workerPool(), time, owner: opts.owner, cryptMode, crypt, wrappedKey });
       const started = Date.now();
       // Ctrl-C leaves nothing behind: the unfinished snapshot directory is removed before exiting.

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { restoreTree } from '../../backup/pxar-restore.js';
 import { restoreArchive } from '../../backup/restore.js';
 import { PbsError } from '../../errors.js';
-import { codec, openStore, resolveKey, workerPool } from '../context.js';
+import { codec, openStore, resolveKey, tuneMallocForTrees, workerPool } from '../context.js';
 import { byteProgress } from '../progress.js';
 import { snapshotArg } from '../refs.js';
 
@@ -21,10 +21,12 @@ export function registerRestore(program: Command): void {
       const ref = snapshotArg(snapshot, opts);
       const crypt = await resolveKey({ keyfile: opts.keyfile });
       const bar = target === '-' ? undefined : byteProgress(archive, 0);
-      const common = { codec: codec(), pool: workerPool(), crypt, onProgress: (d: number, t: number) => bar?.update(d, t) };
+      // A file archive becomes a directory tree; to stdout ('-') it is written as the raw pxar stream.
+      const tree = /\.(pxar|mpxar)(\.didx)?$/.test(archive) && target !== '-';
+      if (tree) tuneMallocForTrees();
+      const common = { codec: codec(), pool: workerPool({ mainThreadBusy: tree }), crypt, onProgress: (d: number, t: number) => bar?.update(d, t) };
       try {
-        // A file archive becomes a directory tree; to stdout ('-') it is written as the raw pxar stream.
-        if (/\.(pxar|mpxar)(\.didx)?$/.test(archive) && target !== '-') {
+        if (tree) {
           const stats = await restoreTree(ds, ref, archive, target, {
             ...common,
             patterns: opts.pattern,
