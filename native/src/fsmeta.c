@@ -16,6 +16,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "inode-fd.h"
 #include "napi-util.h"
 
 #define PATH_BUF 4097
@@ -226,20 +227,9 @@ static int open_inode(const char *path) {
     close(fd);
     return -ENOTTY;
   }
-  // Reopen the very inode checked above through its O_PATH handle. FS_IOC_SETFLAGS and FSSETXATTR need
-  // ownership, not write access, so read-only suffices for both directions.
-  char proc[64];
-  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-  int rfd = open(proc, flags | O_NOATIME);
-  if (rfd < 0 && errno == EPERM) rfd = open(proc, flags);
-  int e = errno;
+  int rfd = reopen_inode(fd);
   close(fd);
-  return rfd < 0 ? -e : rfd;
-}
-
-static int is_unsupported(int e) {
-  return e == ENOTTY || e == EOPNOTSUPP || e == ENOSYS || e == EINVAL || e == EBADF;
+  return rfd;
 }
 
 static napi_value null_value(napi_env env) {

@@ -15,6 +15,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "inode-fd.h"
 #include "napi-util.h"
 
 #define PATH_BUF 4097
@@ -55,10 +56,6 @@ typedef struct {
   char *arena;
   size_t arena_len;
 } scan_job;
-
-static int is_unsupported(int e) {
-  return e == ENOTTY || e == EOPNOTSUPP || e == ENOSYS || e == EINVAL || e == EBADF;
-}
 
 // The xattrs an archive may carry (read-metadata.ts decides which become XATTR, ACL or FCAPS items).
 static int wanted_xattr(const char *name, int is_dir) {
@@ -204,15 +201,10 @@ static void scan_entry(scan_job *job, int dirfd, const char *name, unsigned char
     return;
   }
   // Reopen the very inode checked above: FS_IOC_GETFLAGS, FSGETXATTR and f*xattr need a real descriptor.
-  char proc[64];
-  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-  int rfd = open(proc, flags | O_NOATIME);
-  if (rfd < 0 && errno == EPERM) rfd = open(proc, flags);
-  int e = errno;
+  int rfd = reopen_inode(fd);
   close(fd);
   if (rfd < 0) {
-    r->err = e;
+    r->err = -rfd;
     r->syscall = "open";
     return;
   }

@@ -278,7 +278,6 @@ class Archiver {
 
   /** A directory's entries with their metadata; taken from the prefetch when it was listed ahead. */
   private listDir(dir: Buffer): Promise<Listing> {
-    const key = dir.toString('latin1');
     const ready = this.takeListing(dir);
     this.prefetchListings();
     return ready ?? this.scan(dir);

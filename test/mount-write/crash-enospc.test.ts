@@ -8,16 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, sandbox } from '../helpers/cli.js';
 import { MiB, sha256 } from '../helpers/images.js';
 import { isMounted, Mounted } from '../mount/mounted.js';
-
-/** stderr of a command that must fail. */
-function failing(cmd: string, args: string[]): string {
-  try {
-    execFileSync(cmd, args, { stdio: 'pipe' });
-  } catch (e) {
-    return String((e as { stderr?: Buffer }).stderr);
-  }
-  throw new Error(`${cmd} ${args.join(' ')} succeeded`);
-}
+import { failing } from './store-facts.js';
 
 describe('pbsfs mount: writes that fail', () => {
   let sb: Sandbox;

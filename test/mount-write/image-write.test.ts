@@ -9,6 +9,7 @@ import { type Sandbox, sandbox } from '../helpers/cli.js';
 import { makeImage, MiB, prng, sha256 } from '../helpers/images.js';
 import { chunkFile, readBlob, readFidx } from '../helpers/independent-reader.js';
 import { Mounted } from '../mount/mounted.js';
+import { failing, snapshotsOnDisk } from './store-facts.js';
 
 const errnoOf = (fn: () => unknown): string | undefined => {
   try {
@@ -19,27 +20,10 @@ const errnoOf = (fn: () => unknown): string | undefined => {
   }
 };
 
-/** stderr of a command that must fail. */
-function failing(cmd: string, args: string[]): string {
-  try {
-    execFileSync(cmd, args, { stdio: 'pipe' });
-  } catch (e) {
-    return String((e as { stderr?: Buffer }).stderr);
-  }
-  throw new Error(`${cmd} ${args.join(' ')} succeeded`);
-}
-
 /** An image reassembled from its .fidx and chunk files by the test's own format reader. */
 function independentImage(store: string, fidx: string): Buffer {
   const { digests } = readFidx(readFileSync(fidx));
   return Buffer.concat(digests.map((d) => readBlob(chunkFile(store, d)).data));
-}
-
-/** Snapshot directory names of a group, read from the datastore itself. */
-function snapshotsOnDisk(store: string, group: string): string[] {
-  const dir = join(store, group);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((n) => existsSync(join(dir, n, 'index.json.blob'))).sort();
 }
 
 describe('pbsfs mount: image writes', () => {

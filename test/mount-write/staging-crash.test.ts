@@ -10,6 +10,7 @@ import { type Sandbox, sandbox } from '../helpers/cli.js';
 import { chunkFile, readBlob, readDidx, readFidx, sha256hex } from '../helpers/independent-reader.js';
 import { makeTree } from '../helpers/tree.js';
 import { isMounted, Mounted } from '../mount/mounted.js';
+import { snapshotsOnDisk } from './store-facts.js';
 
 /** Every chunk of every finished snapshot, read and checked against its digest by the independent reader. */
 function verifyStore(store: string): number {
@@ -30,10 +31,6 @@ function verifyStore(store: string): number {
   };
   walk(store);
   return chunks;
-}
-
-function snapshotsOf(store: string, group: string): string[] {
-  return readdirSync(join(store, group)).filter((n) => n !== 'owner' && existsSync(join(store, group, n, 'index.json.blob')));
 }
 
 describe('pbsfs mount: a staged tree survives a daemon crash', () => {
@@ -86,7 +83,7 @@ describe('pbsfs mount: a staged tree survives a daemon crash', () => {
     }
     m.forceDown();
     expect(isMounted(mnt)).toBe(false);
-    expect(snapshotsOf(store, 'host/crash')).toEqual([]);
+    expect(snapshotsOnDisk(store, 'host/crash')).toEqual([]);
 
     m = await start();
     for (let i = 0; i < 50 && !m.log.includes('resumed staging snapshot'); i++) await new Promise((r) => setTimeout(r, 100));
@@ -101,7 +98,7 @@ describe('pbsfs mount: a staged tree survives a daemon crash', () => {
     // The staged snapshot takes more writes after the restart, then seals.
     execFileSync('cp', ['-a', join(sb.dir, 'small/var'), join(staged, 'var2')]);
     await sb.ok(['seal', staged]);
-    const snaps = snapshotsOf(store, 'host/crash');
+    const snaps = snapshotsOnDisk(store, 'host/crash');
     expect(snaps).toHaveLength(1);
     execFileSync('diff', ['-r', '--no-dereference', join(sb.dir, 'small/var'), join(group, 'latest/etc.pxar/var2')]);
     expect(readdirSync(join(store, '.pbsfs-writes'))).toEqual([]);
@@ -133,7 +130,7 @@ describe('pbsfs mount: a staged tree survives a daemon crash', () => {
       for (let i = 0; i < 50 && !m.log.includes('discarded staging snapshot second.pxar'); i++) await new Promise((r) => setTimeout(r, 100));
       expect(m.log).toContain('discarded staging snapshot second.pxar');
       expect(readdirSync(join(small, 'store/.pbsfs-writes'))).toEqual([]);
-      expect(snapshotsOf(join(small, 'store'), 'host/full')).toHaveLength(1);
+      expect(snapshotsOnDisk(join(small, 'store'), 'host/full')).toHaveLength(1);
       execFileSync('diff', ['-r', '--no-dereference', join(sb.dir, 'small'), join(group, 'latest/first.pxar')]);
       expect(verifyStore(join(small, 'store'))).toBeGreaterThan(0);
     } finally {

@@ -2,13 +2,14 @@
 // then the archive compared with the source through the mount and through `pbsfs restore`; a staging directory
 // with an image, a pxar directory and a blob; EBUSY on one group while writers to other groups go on.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, sandbox } from '../helpers/cli.js';
 import { MiB, prng, sha256 } from '../helpers/images.js';
 import { buildTree, linkGroups, NON_UTF8, type Snap, snapshot } from '../fs/tree.js';
 import { Mounted } from '../mount/mounted.js';
+import { failing, snapshotsOnDisk } from './store-facts.js';
 
 /**
  * What survives a copy through the mount: everything, mtimes to the nanosecond included, but chattr flags (no ioctl
@@ -25,24 +26,11 @@ function comparable(snap: Map<string, Snap>, opts: { root?: boolean } = {}): Rec
   return out;
 }
 
-function failing(cmd: string, args: string[]): string {
-  try {
-    execFileSync(cmd, args, { stdio: 'pipe' });
-  } catch (e) {
-    return String((e as { stderr?: Buffer }).stderr);
-  }
-  throw new Error(`${cmd} ${args.join(' ')} succeeded`);
-}
-
 /** `diff -r` output lines, without its notes on special files of the same kind (it cannot compare those). */
 function diffTrees(a: string, b: string): string[] {
   const r = spawnSync('diff', ['-r', '--no-dereference', a, b], { encoding: 'utf8' });
   if (r.status !== 0 && r.status !== 1) throw new Error(`diff failed: ${r.stderr}`);
   return r.stdout.split('\n').filter((l) => l && !/^File .* is a (fifo|socket|character special file|block special file) while file .* is a \1$/.test(l));
-}
-
-function snapshotsOf(store: string, group: string): string[] {
-  return readdirSync(join(store, group)).filter((n) => n !== 'owner' && existsSync(join(store, group, n, 'index.json.blob'))).sort();
 }
 
 describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
@@ -78,11 +66,11 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     execFileSync('cp', ['-a', copyOf, join(group, 'tree.pxar')]);
     // Staged: listed under its own name only, with its contents.
     expect(readdirSync(group)).toEqual(['tree.pxar']);
-    expect(snapshotsOf(store, 'host/web1')).toEqual([]);
+    expect(snapshotsOnDisk(store, 'host/web1')).toEqual([]);
     expect(comparable(snapshot(join(group, 'tree.pxar')))).toEqual(comparable(snapshot(copyOf)));
     const r = await sb.ok(['seal', join(group, 'tree.pxar')]);
     expect(r.stdout).toContain('sealed');
-    const snaps = snapshotsOf(store, 'host/web1');
+    const snaps = snapshotsOnDisk(store, 'host/web1');
     expect(snaps).toHaveLength(1);
     expect(readdirSync(join(store, 'host/web1', snaps[0]!)).sort()).toEqual(['index.json.blob', 'tree.mpxar.didx', 'tree.ppxar.didx']);
     expect(readdirSync(group).sort()).toEqual([snaps[0], 'latest']);
@@ -130,7 +118,7 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     mkdirSync(join(mnt, 'store1/vm/201'));
     execFileSync('cp', [join(sb.dir, 'disk.raw'), join(mnt, 'store1/vm/201/')]);
     execFileSync('setfattr', ['-n', 'user.pbsfs.seal', '-v', '1', join(group, 'new')]);
-    const snap = snapshotsOf(store, 'vm/200')[0]!;
+    const snap = snapshotsOnDisk(store, 'vm/200')[0]!;
     expect(readdirSync(join(store, 'vm/200', snap)).sort()).toEqual(['disk.img.fidx', 'index.json.blob', 'links.mpxar.didx', 'links.ppxar.didx', 'qemu-server.conf.blob']);
     expect(readdirSync(join(group, 'latest')).sort()).toEqual(['disk.img', 'index.json', 'links.pxar', 'qemu-server.conf']);
     expect(sha256(readFileSync(join(group, 'latest/disk.img')))).toBe(sha256(image));
@@ -166,9 +154,9 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     const group = join(mnt, 'store1/host/quiet');
     mkdirSync(group, { recursive: true });
     execFileSync('cp', ['-a', join(src, 'links'), join(group, 'q.pxar')]);
-    expect(snapshotsOf(store, 'host/quiet')).toEqual([]);
-    for (let i = 0; i < 100 && snapshotsOf(store, 'host/quiet').length === 0; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(snapshotsOf(store, 'host/quiet')).toHaveLength(1);
+    expect(snapshotsOnDisk(store, 'host/quiet')).toEqual([]);
+    for (let i = 0; i < 100 && snapshotsOnDisk(store, 'host/quiet').length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(snapshotsOnDisk(store, 'host/quiet')).toHaveLength(1);
     expect(m.log).toMatch(/sealed staging snapshot q\.pxar \(quiet\)/);
     expect(comparable(snapshot(join(group, 'latest/q.pxar')))).toEqual(comparable(snapshot(join(src, 'links'))));
   }, 60_000);
