@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { RootDir } from '../../../mount/datastore-tree.js';
 import { FileReadAt } from '../../../mount/file-read-at.js';
 import { openLogger } from '../../../mount/log.js';
-import { InodeTable, type MountNode } from '../../../mount/node.js';
+import { InodeTable, LIVE_TTL_MS, type MountNode } from '../../../mount/node.js';
 import { PxarArchive } from '../../../mount/pxar-tree.js';
 import { registeredPid, registryFile } from '../../../mount/registry.js';
 import { SnapshotDirNode } from '../../../mount/snapshot-dir.js';
@@ -15,7 +15,7 @@ import { newContext, StoreSet } from '../../../mount/stores.js';
 import { PbsError } from '../../errors.js';
 import { nativeFs } from '../../fs/native-fs.js';
 import { SEAL_XATTR } from '../../../mount/write/staging-snapshot.js';
-import { closeRuntime, codec, resolveKey, workerPool } from '../context.js';
+import { closeRuntime, codec, resolveKey, tuneMallocForTrees, workerPool } from '../context.js';
 import { snapshotArg } from '../refs.js';
 
 interface DaemonOpts {
@@ -80,6 +80,9 @@ async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: str
   if (!Number.isFinite(sealAfter) || sealAfter <= 0) throw new PbsError('EINVAL', `--seal-after must be a positive number of seconds, got ${opts.sealAfter}`);
   const log = openLogger(opts.logFile);
   try {
+    // Decoded chunks are made on the codec workers and freed on the main thread: without this, per-thread arenas
+    // keep ~60 MiB of them at peak (measured with ls -lR + tar of a 54k-entry archive).
+    tuneMallocForTrees();
     const crypt = await resolveKey({ keyfile: opts.keyfile });
     const ctx = newContext({ codec: codec(), pool: workerPool(), crypt, log, readAhead: 4, cacheBytes: cacheMiB * 1024 * 1024, writable: opts.writable === true, allowForget: opts.allowForget === true, sealAfterMs: sealAfter * 1000 });
     const { root, guard } = await build(ctx);
@@ -116,7 +119,9 @@ export function registerMount(program: Command): void {
         const stores = new StoreSet(ctx, opts.store);
         const guard = async (path: string): Promise<void> => {
           const name = path.split('/')[1];
-          if (name) await stores.get(name);
+          // A stat of datastore.cfg per request cost ~15% of the daemon's time in ls -lR; a maintenance-mode
+          // change shows within the LIVE_TTL_MS the kernel caches live directories for anyway.
+          if (name) await stores.get(name, LIVE_TTL_MS);
         };
         // Opening a store resumes its staging snapshots left by a crash: done now, not at the first access.
         if (ctx.writable) for (const name of await stores.names()) await stores.get(name).catch((e: Error) => ctx.log.error(e.message));
