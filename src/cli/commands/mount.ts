@@ -48,6 +48,13 @@ function daemonOptions(cmd: Command): Command {
 }
 
 /**
+ * V8 flags for the mount daemon (also in scripts/pbsfs-mount.service). Every FUSE request allocates a little, so the
+ * young generation grows to its default 16 MiB semi-spaces on every isolate (main and codec worker); 2 MiB cut peak RSS
+ * of ls -lR + tar of a 54k-entry archive by ~45 MiB at no measured cost in speed.
+ */
+const DAEMON_V8_FLAGS = '--max-semi-space-size=2';
+
+/**
  * --daemon: re-runs this command detached, its output in the log file, and returns once the child reports the
  * mount is up (or fails with the child's last log lines).
  */
@@ -56,7 +63,10 @@ async function detach(mountpoint: string, opts: DaemonOpts): Promise<void> {
   const args = process.argv.slice(1).filter((a) => a !== '--daemon');
   if (!opts.logFile) args.push('--log-file', logFile);
   const fd = openSync(logFile, 'a', 0o640);
-  const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', fd, fd, 'ipc'] });
+  // Through NODE_OPTIONS, not execArgv: workers inherit execArgv and refuse V8 flags there.
+  const nodeOptions = process.env.NODE_OPTIONS ?? '';
+  const env = { ...process.env, NODE_OPTIONS: nodeOptions.includes('--max-semi-space-size') ? nodeOptions : `${nodeOptions} ${DAEMON_V8_FLAGS}`.trim() };
+  const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, env, stdio: ['ignore', fd, fd, 'ipc'] });
   closeSync(fd);
   await new Promise<void>((res, rej) => {
     child.once('message', () => {
