@@ -77,18 +77,10 @@ export function runTask<K extends TaskName>(codec: Codec, task: K, args: TaskArg
   return TASKS[task](codec, args);
 }
 
-/**
- * Runs one request and builds the reply, with the result's buffers listed for transfer. A decoded blob's buffer goes
- * back too, unreferenced: left here it waits for a GC that a worker, which allocates little on its own heap, rarely
- * runs, and the mount's worker then held ~60 MiB of spent blobs at peak; on the main thread it dies young.
- */
+/** Runs one request and builds the reply, with the result's buffers listed for transfer. */
 export function answer(codec: Codec, req: TaskRequest): { reply: WorkerMessage; transfer: ArrayBuffer[] } {
   try {
     const out = transferable(runTask(codec, req.task as TaskName, req.args as never));
-    if (req.task === 'decodeChunk') {
-      const spent = (req.args as DecodeChunkArgs).blob.buffer as ArrayBuffer;
-      if (!out.transfer.includes(spent)) out.transfer.push(spent);
-    }
     return { reply: { id: req.id, ok: true, result: out.value }, transfer: out.transfer };
   } catch (e) {
     return { reply: { id: req.id, ok: false, error: toWireError(e, req.task) }, transfer: [] };
