@@ -461,7 +461,8 @@ export class FuseOps {
     if (i.xattrs) return answer(i.xattrs);
     this.later('xattr', req, i, async () => {
       const x = (await i.node.xattrs?.()) ?? NO_XATTRS;
-      if (immutable(i.node)) i.xattrs = x;
+      // Most entries have none: one shared empty map instead of a Map per held node (~0.3 KiB each).
+      if (immutable(i.node)) i.xattrs = x.size === 0 ? NO_XATTRS : x;
       answer(x);
     });
   }

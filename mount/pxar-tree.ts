@@ -8,6 +8,7 @@ import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
 import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat } from './node.js';
 import { accessAclXattr, defaultAclXattr } from '../src/fs/posix-acl.js';
 import { nameToDisplay } from '../src/pxar/names.js';
+import { CompactEntry } from './compact-entry.js';
 
 const HARDLINK_WAIT_MS = 50;
 const SCAN_DELAY_MS = 1000;
@@ -121,10 +122,13 @@ abstract class PxarNode implements MountNode {
   get ttlMs(): number {
     return IMMUTABLE;
   }
+  protected readonly e: CompactEntry;
   constructor(
     protected readonly archive: PxarArchive,
-    protected readonly e: AccessorEntry,
-  ) {}
+    e: AccessorEntry,
+  ) {
+    this.e = new CompactEntry(e);
+  }
 
   protected baseStat(size: number, nlink = 1): NodeStat {
     const m = this.e.entry.metadata.stat;
@@ -149,9 +153,9 @@ abstract class PxarNode implements MountNode {
     const out = new Map<string, Uint8Array>();
     for (const x of md.xattrs) out.set(utf8(x.name), x.value);
     if (md.fcaps) out.set('security.capability', md.fcaps);
-    const access = accessAclXattr(md.acl, md.stat.mode, nameToDisplay(this.e.entry.path));
+    const access = accessAclXattr(md.acl, md.stat.mode, nameToDisplay(this.e.path()));
     if (access) out.set('system.posix_acl_access', access);
-    const def = defaultAclXattr(md.acl, nameToDisplay(this.e.entry.path));
+    const def = defaultAclXattr(md.acl, nameToDisplay(this.e.path()));
     if (def) out.set('system.posix_acl_default', def);
     return out;
   }
@@ -161,7 +165,7 @@ class PxarDirNode extends PxarNode {
   async readdir(): Promise<Array<[string, MountNode]>> {
     // A listing is followed by the stats of its files, which need the link counts.
     void this.archive.startScan();
-    const dir = await this.archive.accessor.openDirectory(this.e);
+    const dir = await this.archive.accessor.openDirectory(this.e.full());
     const out: Array<[string, MountNode]> = [];
     for await (const child of this.archive.accessor.readDir(dir, { order: 'archive' })) {
       out.push([utf8(lastName(child.entry.path)), await this.archive.node(child)]);
@@ -170,7 +174,7 @@ class PxarDirNode extends PxarNode {
   }
 
   async lookup(name: string): Promise<MountNode | null> {
-    const dir = await this.archive.accessor.openDirectory(this.e);
+    const dir = await this.archive.accessor.openDirectory(this.e.full());
     const child = await this.archive.accessor.lookupChild(dir, Buffer.from(name, 'utf8'));
     return child ? this.archive.node(child) : null;
   }
@@ -187,7 +191,7 @@ class PxarFileNode extends PxarNode {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    return this.archive.accessor.read(this.e, offset, length);
+    return this.archive.accessor.read(this.e.full(), offset, length);
   }
 }
 

@@ -19,7 +19,7 @@ export function codec(): Codec {
 }
 
 /**
- * For tree backups and restores, before the worker pool starts: multi-MiB chunk buffers freed on many threads go
+ * For tree backups, restores and the mount daemon, before the worker pool starts: multi-MiB chunk buffers freed on many threads go
  * back to the system instead of staying in per-thread malloc arenas (native/src/malloc-tuning.c), which keeps peak
  * RSS ~60–100 MiB lower. Image archives gain little RSS from it and pay page faults, so they do without.
  */
