@@ -1,6 +1,6 @@
 // The datastores a mount shows: configured ones (or those named with --store), re-read every second so
 // maintenance-mode changes and new stores take effect without remounting.
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Codec } from '../src/codec/codec.js';
 import type { WorkerPool } from '../src/codec/worker-pool.js';
@@ -61,13 +61,14 @@ export class StoreSet {
     private readonly dir: string = configDir(),
   ) {}
 
-  /** Re-read whenever the file changed (one stat per call: `datastore create` shows up at once). */
+  /**
+   * Re-read whenever the file changed (one stat per call: `datastore create` shows up at once). The stat is
+   * synchronous: it runs before every FUSE request, and a thread-pool round trip per request cost more than the
+   * few microseconds the syscall takes.
+   */
   private async list(): Promise<DatastoreConfig[]> {
-    const file = join(this.dir, CONFIG_FILE);
-    const version = await stat(file, { bigint: true }).then(
-      (st) => `${st.mtimeNs}:${st.size}:${st.ino}`,
-      () => 'missing',
-    );
+    const st = statSync(join(this.dir, CONFIG_FILE), { bigint: true, throwIfNoEntry: false });
+    const version = st ? `${st.mtimeNs}:${st.size}:${st.ino}` : 'missing';
     if (!this.configs || this.configs.version !== version) {
       const list = readDatastoreConfigs(this.dir);
       // A failed re-read keeps no stale promise around.
