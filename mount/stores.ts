@@ -67,8 +67,13 @@ export class StoreSet {
    * few microseconds the syscall takes.
    */
   private async list(): Promise<DatastoreConfig[]> {
-    const st = statSync(join(this.dir, CONFIG_FILE), { bigint: true, throwIfNoEntry: false });
-    const version = st ? `${st.mtimeNs}:${st.size}:${st.ino}` : 'missing';
+    let version = 'missing';
+    try {
+      const st = statSync(join(this.dir, CONFIG_FILE), { bigint: true, throwIfNoEntry: false });
+      if (st) version = `${st.mtimeNs}:${st.size}:${st.ino}`;
+    } catch {
+      // An unreadable file counts as a missing one.
+    }
     if (!this.configs || this.configs.version !== version) {
       const list = readDatastoreConfigs(this.dir);
       // A failed re-read keeps no stale promise around.
