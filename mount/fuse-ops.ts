@@ -21,7 +21,8 @@ const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
 /** Kernel cache lifetime of entries and attributes inside finished snapshots, which never change. */
 const IMMUTABLE_TIMEOUT_S = 86400;
-const BLKSIZE = 4096;
+/** st_blksize: cp and other writers size their buffers by it, and 1 MiB is what one FUSE request carries. */
+const BLKSIZE = 1024 * 1024;
 const NO_XATTRS: ReadonlyMap<string, Uint8Array> = new Map();
 const STATFS = new Float64Array([4096, 4096, 0, 0, 0, 0, 0, 0, 255]);
 

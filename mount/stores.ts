@@ -1,6 +1,6 @@
 // The datastores a mount shows: configured ones (or those named with --store), re-read every second so
 // maintenance-mode changes and new stores take effect without remounting.
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Codec } from '../src/codec/codec.js';
 import type { WorkerPool } from '../src/codec/worker-pool.js';
@@ -65,24 +65,27 @@ export class StoreSet {
 
   /**
    * Re-read whenever the file changed: one stat per call (`datastore create` shows up at once), or with `maxAgeMs`
-   * none when the last one is younger than that.
+   * none when the last one is younger than that. The stat is synchronous: it can run before FUSE requests, and a
+   * thread-pool round trip costs more than the few microseconds of the syscall.
    */
   private async list(maxAgeMs = 0): Promise<DatastoreConfig[]> {
     const now = performance.now();
     if (!this.configs || now - this.checkedAt >= maxAgeMs) {
       this.checkedAt = now;
-      await this.recheck();
+      this.recheck();
     }
     const all = await this.configs!.list;
     return this.only.length ? all.filter((c) => this.only.includes(c.name)) : all;
   }
 
-  private async recheck(): Promise<void> {
-    const file = join(this.dir, CONFIG_FILE);
-    const version = await stat(file, { bigint: true }).then(
-      (st) => `${st.mtimeNs}:${st.size}:${st.ino}`,
-      () => 'missing',
-    );
+  private recheck(): void {
+    let version = 'missing';
+    try {
+      const st = statSync(join(this.dir, CONFIG_FILE), { bigint: true, throwIfNoEntry: false });
+      if (st) version = `${st.mtimeNs}:${st.size}:${st.ino}`;
+    } catch {
+      // An unreadable file counts as a missing one.
+    }
     if (!this.configs || this.configs.version !== version) {
       const list = readDatastoreConfigs(this.dir);
       // A failed re-read keeps no stale promise around.
