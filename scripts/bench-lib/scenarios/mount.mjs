@@ -78,7 +78,11 @@ export async function mountScenario(ctx, tools) {
     const mnt = join(ctx.workDir, 'mnt', tool.name);
     try {
       await tool.init();
-      const imageRef = (await tool.backupFile(image, 'mount-image')).ref;
+      await ctx.dropCaches();
+      const imageBackup = await tool.backupFile(image, 'mount-image');
+      const imageRef = imageBackup.ref;
+      // Tools without a write mount: the image goes in by their backup command (the comparison for pbsfs's cp).
+      r.imageIn = img.size / 1e6 / imageBackup.seconds;
       const treeBackup = await tool.backupTree(src, 'mount-tree');
       const treeRef = treeBackup.ref;
       // Tools without a write mount: the tree goes in by their backup command (the comparison for pbsfs's cp -a).
@@ -120,11 +124,19 @@ export async function mountScenario(ctx, tools) {
       if (tool.writesTrees) {
         await ctx.dropCaches();
         await withMount(tool, mnt, 'write', async (m) => {
+          const group = m.newImageGroup();
+          await ctx.dropCaches();
+          const c = await sh('mkdir -p "$2" && cp "$1" "$2/"', [image, group], undefined, log('image-write'));
+          r.imageIn = img.size / 1e6 / c.seconds;
+          r.writeRss = peakRssMiB(m.pid);
+          ctx.log(`${tool.name}: cp of the image into the mount ${c.seconds.toFixed(2)} s`);
+          const copied = await runQuiet('bash', ['-c', 'stat -L -c %s "$1"/latest/disk.img', 'bash', group]);
+          if (Number(copied.trim()) !== img.size) throw new Error(`the image written through the mount has ${copied.trim()} bytes, not ${img.size}`);
           const dst = m.newTree();
           await ctx.dropCaches();
           const t = await sh('mkdir -p "$(dirname "$2")" && cp -a "$1" "$2" && "$3" "$4" seal "$2"', [src, dst, process.execPath, tool.cli], undefined, log('tree-write'));
           r.treeIn = t.seconds;
-          r.writeRss = peakRssMiB(m.pid);
+          r.writeRss = Math.max(r.writeRss, peakRssMiB(m.pid));
           ctx.log(`${tool.name}: cp -a into the mount + seal ${t.seconds.toFixed(2)} s`);
           const sealed = m.sealedTree();
           const got = await describeTree(sealed);
@@ -149,7 +161,8 @@ export async function mountScenario(ctx, tools) {
       `(${deep.path}) right after a fresh mount. Then, on a second mount: \`dd bs=1M\` of the image to /dev/null (byte count checked), ` +
       '`ls -lR` of the tree archive\'s root, and `tar -cf - . | cat > /dev/null` there. Dropping the page cache does not empty the ' +
       "daemons' own caches, so later steps on the second mount may profit from earlier ones. Peak RSS = VmHWM of the mount process " +
-      'after those three steps. Tree in: pbsfs on a third mount `cp -a` of the tree into `bench/host/tree-write/share.pxar`, then ' +
+      'after those three steps. Image in: pbsfs on a third mount `cp` of the image into the group `bench/vm/image-write` (a new snapshot, ' +
+      'size checked); restic and borg: their image backup above, page cache dropped before each. Tree in: pbsfs on that mount `cp -a` of the tree into `bench/host/tree-write/share.pxar`, then ' +
       '`pbsfs seal` of it (the sealed tree is compared with the source); restic and borg: their tree backup above (`restic backup`, ' +
       '`borg create`).',
     rows: [
@@ -158,8 +171,9 @@ export async function mountScenario(ctx, tools) {
       { step: 'mount: tar of the tree', unit: 's', values: pick('tar') },
       { step: 'mount: first byte, deep file', unit: 's', values: pick('firstByte') },
       { step: 'mount: daemon peak RSS', unit: 'MiB', values: pick('rss') },
+      { step: 'image in: pbsfs cp into the mount; others: backup', unit: 'MB/s', values: pick('imageIn') },
       { step: 'tree in: pbsfs cp -a into the mount + seal; others: backup', unit: 's', values: pick('treeIn') },
-      { step: 'tree in: daemon peak RSS while writing', unit: 'MiB', values: pick('writeRss') },
+      { step: 'image + tree in: daemon peak RSS while writing', unit: 'MiB', values: pick('writeRss') },
     ],
     errors: tools.flatMap((t) => results[t.name].errors.map((e) => `${t.name}: ${e}`)),
   };

@@ -84,6 +84,8 @@ export function pbsfs(ctx) {
         /** Where a tree copied in becomes a new snapshot's share.pxar (a *.pxar directory in a group). */
         newTree: () => join(mnt, 'bench', 'host', 'tree-write', 'share.pxar'),
         sealedTree: () => join(mnt, 'bench', 'host', 'tree-write', 'latest', 'share.pxar'),
+        /** A group where a copied-in file becomes a new snapshot with one image archive, finished at close. */
+        newImageGroup: () => join(mnt, 'bench', 'vm', 'image-write'),
         unmount: () => run(['umount', mnt]),
       };
     },
