@@ -6,7 +6,7 @@ import { isPbsError } from '../src/errors.js';
 import { A, type FuseBinding, fuseBinding, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
 import { type Inode, KernelNodes, type Listing, ROOT_ID } from './kernel-nodes.js';
 import type { Logger } from './log.js';
-import { EROFS, ErrnoError, IMMUTABLE, type MountNode, type NodeStat, S_IFDIR, type WriteHandle } from './node.js';
+import { EROFS, ErrnoError, IMMUTABLE, LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, type WriteHandle } from './node.js';
 
 const ERRNO: Record<string, number> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28,
@@ -324,9 +324,10 @@ export class FuseOps {
   private getattr(req: Req, i: Inode): void {
     if (i.attrs) return void this.f.replyAttr(req, i.attrs, i.attrsAt);
     this.later('getattr', req, i, async () => {
-      // The root's attributes are never cached: a stat of the mount point must reach the daemon, so a dead one
-      // shows as ENOTCONN (stale-mount detection) instead of its cached attributes.
-      const timeout = i.id === ROOT_ID ? 0 : timeoutOf(i.node);
+      // The root's attributes are cached for at most a second: every path walk into the mount checks the root's
+      // permissions, and an uncached root costs one request per path-based syscall; a second later a stat of the
+      // mount point of a dead daemon shows ENOTCONN. Stale-mount detection asks statfs, which is never cached.
+      const timeout = i.id === ROOT_ID ? Math.min(timeoutOf(i.node), LIVE_TTL_MS / 1000) : timeoutOf(i.node);
       const rec = new Float64Array(A.FIELDS);
       writeAttrs(rec, 0, await i.node.stat(), timeout);
       this.keepAttrs(i, rec, 0);
