@@ -18,6 +18,9 @@ const NO_ACL: Acl = Object.freeze({
 const aclIsEmpty = (a: Acl): boolean =>
   a.users.length === 0 && a.groups.length === 0 && a.groupObj === null && a.default === null && a.defaultUsers.length === 0 && a.defaultGroups.length === 0;
 
+/** No xattrs, ACL entries or file capabilities: getxattr/listxattr of the entry have nothing to show. */
+export const hasNoXattrs = (md: Metadata): boolean => md.xattrs.length === 0 && md.acl === NO_ACL && !md.fcaps;
+
 /** The metadata with shared empty lists where it has no xattrs or ACL entries. */
 function compactMetadata(md: Metadata): Metadata {
   const noXattrs = md.xattrs.length === 0;

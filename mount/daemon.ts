@@ -24,6 +24,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let finished!: () => void;
   const done = new Promise<void>((res) => (finished = res));
   const session = await FuseSession.mount({ mountpoint: opts.mountpoint, dispatch: ops.dispatch, log: opts.log, allowOther: opts.allowOther, readOnly: opts.readOnly, onGone: () => finished() });
+  ops.useFacts(session.facts);
   const pidText = `${process.pid}\n`;
   const reg = registryFile(session.mountpoint);
   await mkdir(registryDir(), { recursive: true, mode: 0o700 });
@@ -41,7 +42,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const onUsr2 = (): void => {
     const mem = process.memoryUsage();
     const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
-    opts.log.info(`inodes held: ${ops.inodes.size}; rss ${mib(mem.rss)}, heap ${mib(mem.heapUsed)}, external ${mib(mem.external)}; requests: ${ops.counts().map(([op, n]) => `${op} ${n}`).join(', ')}`);
+    opts.log.info(`inodes held: ${ops.inodes.size}; rss ${mib(mem.rss)}, heap ${mib(mem.heapUsed)}, external ${mib(mem.external)}; requests: ${ops.counts().map(([op, n]) => `${op} ${n}`).join(', ')}; of them answered without JS: ${ops.counts().flatMap(([op, , native]) => (native ? [`${op} ${native}`] : [])).join(', ') || 'none'}`);
   };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);

@@ -37,6 +37,18 @@ export enum SetAttr {
   MODE = 1, UID = 2, GID = 4, SIZE = 8, ATIME = 16, MTIME = 32,
 }
 
+/** What the session may answer about a kept node without asking JS (bits of keepNode's flags). */
+export enum NodeFact {
+  ATTRS = 1, NO_XATTRS = 2, READ_OPEN = 4,
+}
+
+/** The session's table of nodes that never change (see native/src/fuse-node-cache.h). */
+export interface NodeFacts {
+  keep(attrs: Float64Array, index: number, flags: number): void;
+  drop(ino: number): void;
+  answeredHere(): number[];
+}
+
 /** A request id; every reply function answers it at most once (later calls return 1 and do nothing). */
 export type Req = number;
 export type Dispatch = (op: Op, req: Req, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown) => void;
@@ -44,6 +56,11 @@ export type Dispatch = (op: Op, req: Req, a: unknown, b: unknown, c: unknown, d:
 export interface FuseBinding {
   mount(mountpoint: string, args: string[], maxWrite: number, maxReadahead: number, readdirplus: 0 | 1 | 2, dispatch: Dispatch, spinMicros: number): unknown;
   close(session: unknown): void;
+  /** Record `index` of `attrs` is final; `flags` (NodeFact) say which requests the session answers by itself. */
+  keepNode(session: unknown, attrs: Float64Array, index: number, flags: number): void;
+  dropNode(session: unknown, ino: number): void;
+  /** Requests answered without JS, indexed by op number. */
+  answeredHere(session: unknown): number[];
   replyErr(req: Req, errno: number): number;
   /** Answers with record `index` of `attrs`. */
   replyEntry(req: Req, attrs: Float64Array, index: number): number;
@@ -158,6 +175,17 @@ export class FuseSession {
     opts.log.info(`mounted at ${mountpoint}`);
     return session;
   }
+
+  /** The session's own answers for nodes that never change. */
+  readonly facts: NodeFacts = {
+    keep: (attrs, index, flags) => {
+      if (!this.gone) fuseBinding().keepNode(this.handle, attrs, index, flags);
+    },
+    drop: (ino) => {
+      if (!this.gone) fuseBinding().dropNode(this.handle, ino);
+    },
+    answeredHere: () => (this.gone ? [] : fuseBinding().answeredHere(this.handle)),
+  };
 
   private markGone(): void {
     if (this.gone) return;

@@ -3,10 +3,10 @@
 // cached state where there is some (immutable nodes); everything else is awaited, and every handler is wrapped
 // so no error (of ours or unexpected) ever reaches the binding or crashes the daemon.
 import { isPbsError } from '../src/errors.js';
-import { A, type FuseBinding, fuseBinding, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
+import { A, type FuseBinding, fuseBinding, NodeFact, type NodeFacts, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
 import { type Inode, KernelNodes, type Listing, ROOT_ID } from './kernel-nodes.js';
 import type { Logger } from './log.js';
-import { EROFS, ErrnoError, IMMUTABLE, LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, type WriteHandle } from './node.js';
+import { EROFS, ErrnoError, IMMUTABLE, LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, S_IFMT, S_IFREG, type WriteHandle } from './node.js';
 
 const ERRNO: Record<string, number> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28,
@@ -125,9 +125,20 @@ export class FuseOps {
     }
   };
 
-  /** Requests so far by operation. */
-  counts(): Array<[string, number]> {
-    return [...this.perOp].flatMap((n, op) => (n ? [[(Op[op] ?? String(op)).toLowerCase(), n] as [string, number]] : []));
+  /** Requests so far by operation: [name, all of them, those the session answered without JS]. */
+  counts(): Array<[string, number, number]> {
+    const here = this.facts?.answeredHere() ?? [];
+    return [...this.perOp].flatMap((n, op) => {
+      const native = here[op] ?? 0;
+      return n + native ? [[(Op[op] ?? String(op)).toLowerCase(), n + native, native] as [string, number, number]] : [];
+    });
+  }
+
+  /** The session's table of final node facts (set once the session is mounted). */
+  private facts?: NodeFacts;
+
+  useFacts(facts: NodeFacts): void {
+    this.facts = facts;
   }
 
   private readonly ops: Handler[] = [];
@@ -135,7 +146,7 @@ export class FuseOps {
   private readonly table: Partial<Record<Op, Handler>> = {
     [Op.LOOKUP]: (req, parent: number, name: string) => this.lookup(req, this.inode(parent), name),
     [Op.FORGET]: (_req, pairs: Float64Array) => {
-      for (let k = 0; k < pairs.length; k += 2) this.inodes.forget(pairs[k]!, pairs[k + 1]!);
+      for (let k = 0; k < pairs.length; k += 2) this.forget(pairs[k]!, pairs[k + 1]!);
     },
     [Op.GETATTR]: (req, ino: number) => this.getattr(req, this.inode(ino)),
     [Op.SETATTR]: (req, ino: number, v: Float64Array, toSet: number, fh: number) => this.setattr(req, this.inode(ino), v, toSet, fh),
@@ -292,15 +303,33 @@ export class FuseOps {
     const st = await node.stat();
     writeAttrs(this.rec, 0, st, timeout);
     const i = this.ref(st.ino, node, p, name);
-    if (final(this.rec) && !i.attrs) i.attrs = this.rec.slice();
-    if (this.f.replyEntry(req, this.rec, 0) !== 0) this.inodes.forget(i.id, 1);
+    if (final(this.rec)) this.keepAttrs(i, this.rec.slice(), 0);
+    if (this.f.replyEntry(req, this.rec, 0) !== 0) this.forget(i.id, 1);
   }
 
-  /** Keeps record `k` of `attrs` as the node's attributes when it describes a node that never changes. */
+  /**
+   * Keeps record `k` of `attrs` as the node's attributes when it describes a node that never changes, and hands
+   * the session what it can answer about the node by itself from now on.
+   */
   private keepAttrs(i: Inode, attrs: Float64Array, k: number): void {
     if (i.attrs || !final(attrs, k)) return;
     i.attrs = attrs;
     i.attrsAt = k;
+    if (i.node.noXattrs) i.xattrs = NO_XATTRS;
+    this.facts?.keep(attrs, k, this.factsOf(i));
+  }
+
+  private factsOf(i: Inode): number {
+    const mode = i.attrs![i.attrsAt * A.FIELDS + A.MODE]!;
+    return (
+      NodeFact.ATTRS |
+      (i.xattrs === NO_XATTRS ? NodeFact.NO_XATTRS : 0) |
+      ((mode & S_IFMT) === S_IFREG && i.node.read ? NodeFact.READ_OPEN : 0)
+    );
+  }
+
+  private forget(id: number, n: number): void {
+    if (this.inodes.forget(id, n)) this.facts?.drop(id);
   }
 
   private lookup(req: Req, p: Inode, name: string): void {
@@ -312,7 +341,7 @@ export class FuseOps {
       if (k === undefined || k < 2) return void this.f.replyErr(req, ERRNO.ENOENT!);
       const i = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, p, name);
       this.keepAttrs(i, l.attrs, k);
-      if (this.f.replyEntry(req, l.attrs, k) !== 0) this.inodes.forget(i.id, 1);
+      if (this.f.replyEntry(req, l.attrs, k) !== 0) this.forget(i.id, 1);
       return;
     }
     this.later('lookup', req, p, async () => {
@@ -401,7 +430,7 @@ export class FuseOps {
       const fh = this.addHandle({ node: w.node, w });
       if (this.f.replyCreate(req, rec, fh, 0) !== 0) {
         this.handles.delete(fh);
-        this.inodes.forget(i.id, 1);
+        this.forget(i.id, 1);
         await w.release();
       }
     });
@@ -464,7 +493,10 @@ export class FuseOps {
     this.later('xattr', req, i, async () => {
       const x = (await i.node.xattrs?.()) ?? NO_XATTRS;
       // Most entries have none: one shared empty map instead of a Map per held node (~0.3 KiB each).
-      if (immutable(i.node)) i.xattrs = x.size === 0 ? NO_XATTRS : x;
+      if (immutable(i.node)) {
+        i.xattrs = x.size === 0 ? NO_XATTRS : x;
+        if (i.attrs && x.size === 0) this.facts?.keep(i.attrs, i.attrsAt, this.factsOf(i));
+      }
       answer(x);
     });
   }

@@ -61,11 +61,13 @@ export class KernelNodes {
     return ino;
   }
 
-  /** The kernel dropped `n` references; the node goes when none are left (the root stays). */
-  forget(id: number, n: number): void {
+  /** The kernel dropped `n` references; the node goes when none are left (the root stays). True when it went. */
+  forget(id: number, n: number): boolean {
     const ino = this.inodes.get(id);
-    if (!ino || id === ROOT_ID) return;
+    if (!ino || id === ROOT_ID) return false;
     ino.nlookup -= n;
-    if (ino.nlookup <= 0) this.inodes.delete(id);
+    if (ino.nlookup > 0) return false;
+    this.inodes.delete(id);
+    return true;
   }
 }

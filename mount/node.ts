@@ -23,6 +23,8 @@ export interface MountNode {
   read?(offset: number, length: number): Promise<Uint8Array>;
   readlink?(): Promise<string>;
   xattrs?(): Promise<ReadonlyMap<string, Uint8Array>>;
+  /** True when the node certainly has no xattrs (so getxattr is answered without asking xattrs()). */
+  readonly noXattrs?: boolean;
   /** How long the node may be reused from the path cache: datastore-level nodes change, archive contents never do. */
   readonly ttlMs: number;
   // The write side: a node without the method is read-only there (EROFS).

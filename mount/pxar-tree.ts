@@ -8,7 +8,7 @@ import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
 import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat } from './node.js';
 import { accessAclXattr, defaultAclXattr } from '../src/fs/posix-acl.js';
 import { nameToDisplay } from '../src/pxar/names.js';
-import { CompactEntry } from './compact-entry.js';
+import { CompactEntry, hasNoXattrs } from './compact-entry.js';
 
 const HARDLINK_WAIT_MS = 50;
 const SCAN_DELAY_MS = 1000;
@@ -146,6 +146,10 @@ abstract class PxarNode implements MountNode {
 
   async stat(): Promise<NodeStat> {
     return this.baseStat(0);
+  }
+
+  get noXattrs(): boolean {
+    return hasNoXattrs(this.e.entry.metadata);
   }
 
   async xattrs(): Promise<ReadonlyMap<string, Uint8Array>> {

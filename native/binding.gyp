@@ -4,7 +4,7 @@
       "target_name": "pbsfs_native",
       "sources": [
         "src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/fuse-ll.c", "src/scandir.c", "src/writefile.c",
-        "src/buzhash.c", "src/malloc-tuning.c", "src/inode-fd.c"
+        "src/buzhash.c", "src/malloc-tuning.c", "src/inode-fd.c", "src/fuse-node-cache.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2", "<!@(pkg-config --cflags fuse3)"],
       "libraries": ["<!@(pkg-config --libs fuse3)"],

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "fuse-node-cache.h"
 #include "napi-util.h"
 
 // Operation numbers shared with mount/fuse-lowlevel.ts.
@@ -48,6 +49,8 @@ typedef struct {
   unsigned max_readahead;
   int readdirplus; // 0 off, 1 always, 2 auto
   long spin_ns;    // busy-wait for the next request after a batch (0: never)
+  node_cache_t facts;             // nodes answered here without JS
+  uint32_t answered_here[OP_GONE]; // requests so answered, by op
   int watching;
   int gone;
 } session_t;
@@ -186,7 +189,23 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static double fh_of(struct fuse_file_info *fi) { return fi ? (double)fi->fh : -1; }
 
+/** The node's facts when they answer `need` (NC_* bits); counts the request as answered here. */
+static const node_fact_t *fact_for(fuse_req_t req, fuse_ino_t ino, uint32_t need, int op) {
+  session_t *s = SESSION(req);
+  const node_fact_t *f = node_cache_get(&s->facts, ino);
+  if (!f || (f->flags & need) != need) return NULL;
+  s->answered_here[op]++;
+  return f;
+}
+
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  const node_fact_t *f = fact_for(req, ino, NC_ATTRS, OP_GETATTR);
+  if (f) {
+    struct stat st;
+    node_fact_stat(f, &st);
+    fuse_reply_attr(req, &st, f->timeout);
+    return;
+  }
   napi_env env = ENV(req);
   napi_value a[2] = {num(env, ino), num(env, fh_of(fi))};
   dispatch(SESSION(req), OP_GETATTR, req, 2, a);
@@ -266,6 +285,14 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 }
 
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  // Reads of such a file go by inode; handle 0 is never one of the daemon's.
+  if ((fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC) && fact_for(req, ino, NC_READ_OPEN, OP_OPEN)) {
+    fi->fh = 0;
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    fuse_reply_open(req, fi);
+    return;
+  }
   napi_env env = ENV(req);
   napi_value a[2] = {num(env, ino), num(env, fi->flags)};
   dispatch(SESSION(req), OP_OPEN, req, 2, a);
@@ -294,6 +321,11 @@ static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (fi->fh == 0) {
+    SESSION(req)->answered_here[OP_RELEASE]++;
+    fuse_reply_err(req, 0);
+    return;
+  }
   napi_env env = ENV(req);
   napi_value a[2] = {num(env, ino), num(env, fh_of(fi))};
   dispatch(SESSION(req), OP_RELEASE, req, 2, a);
@@ -344,12 +376,22 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 }
 
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  // ls -l asks for security.selinux and the ACLs of every entry.
+  if (fact_for(req, ino, NC_NO_XATTRS, OP_GETXATTR)) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
   napi_env env = ENV(req);
   napi_value a[3] = {num(env, ino), str(env, name), num(env, (double)size)};
   dispatch(SESSION(req), OP_GETXATTR, req, 3, a);
 }
 
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  if (fact_for(req, ino, NC_NO_XATTRS, OP_LISTXATTR)) {
+    if (size == 0) fuse_reply_xattr(req, 0);
+    else fuse_reply_buf(req, NULL, 0);
+    return;
+  }
   napi_env env = ENV(req);
   napi_value a[2] = {num(env, ino), num(env, (double)size)};
   dispatch(SESSION(req), OP_LISTXATTR, req, 2, a);
@@ -381,6 +423,7 @@ static void on_closed(uv_handle_t *h) {
   session_t *s = h->data;
   fuse_session_destroy(s->se);
   s->se = NULL;
+  node_cache_free(&s->facts);
   free(s->buf.mem);
   s->buf.mem = NULL;
   napi_async_destroy(s->env, s->actx);
@@ -618,6 +661,46 @@ static napi_value result(napi_env env, int r) {
   fuse_req_t req = req_take(env, argv[0]);                                \
   if (!req) return result(env, 1);
 
+// keepNode(session, attrs, index, flags): record `index` of `attrs` describes a node that never changes; `flags`
+// (NC_*) say which requests about it the session may answer by itself from now on.
+static napi_value js_keep_node(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return throw_type(env, "keepNode(session, attrs, index, flags)");
+  session_t *s = get_session(env, argv[0]);
+  const double *a = get_record(env, argv[1], argv[2]);
+  uint32_t flags = 0;
+  napi_get_value_uint32(env, argv[3], &flags);
+  if (!s || !a) return throw_type(env, "keepNode(session, attrs, index, flags)");
+  node_fact_t f = {
+    .ino = (uint64_t)a[A_INO], .rdev = (uint64_t)a[A_RDEV], .size = (uint64_t)a[A_SIZE], .mtime_s = (int64_t)a[A_MTIME_S],
+    .mtime_ns = (uint32_t)a[A_MTIME_NS], .mode = (uint32_t)a[A_MODE], .nlink = (uint32_t)a[A_NLINK], .uid = (uint32_t)a[A_UID],
+    .gid = (uint32_t)a[A_GID], .blksize = (uint32_t)a[A_BLKSIZE], .flags = flags, .timeout = a[A_ATTR_TIMEOUT],
+  };
+  node_cache_put(&s->facts, &f);
+  return undefined(env);
+}
+
+// dropNode(session, ino): the kernel forgot the node.
+static napi_value js_drop_node(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return throw_type(env, "dropNode(session, ino)");
+  session_t *s = get_session(env, argv[0]);
+  double ino = 0;
+  napi_get_value_double(env, argv[1], &ino);
+  if (s) node_cache_drop(&s->facts, (uint64_t)ino);
+  return undefined(env);
+}
+
+// answeredHere(session): requests answered without JS, indexed by op number.
+static napi_value js_answered_here(napi_env env, napi_callback_info info) {
+  napi_value argv[1], arr;
+  if (!get_args(env, info, 1, argv)) return throw_type(env, "answeredHere(session)");
+  session_t *s = get_session(env, argv[0]);
+  napi_create_array_with_length(env, OP_GONE, &arr);
+  for (uint32_t op = 0; op < OP_GONE; op++) napi_set_element(env, arr, op, num(env, s ? s->answered_here[op] : 0));
+  return arr;
+}
+
 static napi_value js_reply_err(napi_env env, napi_callback_info info) {
   TAKE(2, "replyErr(req, errno)");
   int32_t err;
@@ -795,6 +878,12 @@ void register_fuse(napi_env env, napi_value exports) {
   napi_create_object(env, &fuse);
   set_fn(env, fuse, "mount", js_mount);
   set_fn(env, fuse, "close", js_close);
+  set_fn(env, fuse, "keepNode", js_keep_node);
+  set_fn(env, fuse, "dropNode", js_drop_node);
+  set_fn(env, fuse, "answeredHere", js_answered_here);
+  set_u32(env, fuse, "NC_ATTRS", NC_ATTRS);
+  set_u32(env, fuse, "NC_NO_XATTRS", NC_NO_XATTRS);
+  set_u32(env, fuse, "NC_READ_OPEN", NC_READ_OPEN);
   set_fn(env, fuse, "replyErr", js_reply_err);
   set_fn(env, fuse, "replyEntry", js_reply_entry);
   set_fn(env, fuse, "replyCreate", js_reply_create);

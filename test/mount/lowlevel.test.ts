@@ -27,6 +27,8 @@ describe('the libfuse 3 low-level mount', () => {
     for (let i = 0; i < BIG; i++) writeFileSync(join(src, 'big', `entry-${i}`), `${i}\n`);
     writeFileSync(join(src, 'a/b/c/deep.txt'), 'deep\n');
     writeFileSync(join(src, 'eight-mib'), prng('ll', 8 * MiB));
+    writeFileSync(join(src, 'a/tagged'), 'tagged\n');
+    execFileSync('setfattr', ['-n', 'user.color', '-v', 'blue', join(src, 'a/tagged')]);
     execFileSync('touch', ['-d', '2021-03-04 05:06:07.123456789', join(src, 'a/b/c/deep.txt')]);
     utimesSync(join(src, 'a'), 1_600_000_000.5, 1_600_000_000.987654);
     writeFileSync(join(sb.dir, 'tree.pxar'), (await encodeDirectory(src, false)).archive);
@@ -66,6 +68,30 @@ describe('the libfuse 3 low-level mount', () => {
     }
     expect(held).toBeLessThan(BIG / 2);
     expect(readdirSync(join(mnt, 'big')).length).toBe(BIG);
+  });
+
+  it('answers stat, xattr queries, open and release of listed archive nodes without JS, with the same answers', async () => {
+    readdirSync(join(mnt, 'a'));
+    readdirSync(join(mnt, 'big'));
+    const before = await m.report();
+    const files = ['big/entry-1', 'big/entry-2', 'big/entry-3', 'a/tagged'];
+    for (const rel of files) {
+      writeFileSync('/proc/sys/vm/drop_caches', '1'); // page cache only: the kernel keeps its nodes
+      expect(readFileSync(join(mnt, rel), 'utf8')).toBe(readFileSync(join(src, rel), 'utf8'));
+    }
+    const dump = (root: string, rel: string): string =>
+      execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', join(root, rel)], { encoding: 'utf8' }).replaceAll(root, '');
+    for (const rel of files) expect(dump(mnt, rel)).toBe(dump(src, rel));
+    expect(dump(mnt, 'a/tagged')).toContain('user.color="blue"');
+    for (const rel of files) execFileSync('stat', [join(mnt, rel)]);
+    const after = await m.report();
+    const native = (op: string): number => (after.native[op] ?? 0) - (before.native[op] ?? 0);
+    // Every open of the four files, and the xattr lists of the three without xattrs, never entered JS.
+    expect(native('open')).toBe(files.length);
+    expect(native('release')).toBe(files.length);
+    expect(native('listxattr')).toBe(files.length - 1);
+    // The tagged file's xattrs come from JS (getfattr asks for the list's size, then the list).
+    expect((after.requests.listxattr ?? 0) - (before.requests.listxattr ?? 0) - native('listxattr')).toBeGreaterThan(0);
   });
 
   it('reads sequentially in 1 MiB requests', async () => {

@@ -46,13 +46,15 @@ export class Mounted {
     return (await this.report()).inodes;
   }
 
-  /** The daemon's SIGUSR2 report: nodes held for the kernel and requests so far by operation. */
-  async report(): Promise<{ inodes: number; requests: Record<string, number> }> {
+  /** The daemon's SIGUSR2 report: nodes held for the kernel, requests so far by operation, and those the session answered without JS. */
+  async report(): Promise<{ inodes: number; requests: Record<string, number>; native: Record<string, number> }> {
     const before = this.log.length;
+    const counts = (text: string): Record<string, number> =>
+      text === 'none' ? {} : Object.fromEntries(text.split(', ').map((p) => [p.split(' ')[0]!, Number(p.split(' ')[1])]));
     this.child.kill('SIGUSR2');
     for (let i = 0; i < 50; i++) {
-      const m = /inodes held: (\d+);.*requests: (.*)/.exec(this.log.slice(before));
-      if (m) return { inodes: Number(m[1]), requests: Object.fromEntries(m[2]!.split(', ').map((p) => [p.split(' ')[0]!, Number(p.split(' ')[1])])) };
+      const m = /inodes held: (\d+);.*requests: (.*?); of them answered without JS: (.*)/.exec(this.log.slice(before));
+      if (m) return { inodes: Number(m[1]), requests: counts(m[2]!), native: counts(m[3]!.trim()) };
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`no report in the log: ${this.log.slice(before)}`);
