@@ -381,7 +381,7 @@ export class FuseOps {
       const w = await node.openWrite();
       if (flags & O_TRUNC) await w.truncate(0);
       const fh = this.addHandle({ node, w });
-      if (this.f.replyOpen(req, fh, 0) !== 0) {
+      if (this.f.replyOpen(req, fh, w.flushless ? OpenFlag.NOFLUSH : 0) !== 0) {
         this.handles.delete(fh);
         await w.release();
       }
@@ -398,7 +398,7 @@ export class FuseOps {
       writeAttrs(rec, 0, st, timeout);
       const i = this.ref(st.ino, w.node, p, name);
       const fh = this.addHandle({ node: w.node, w });
-      if (this.f.replyCreate(req, rec, fh, 0) !== 0) {
+      if (this.f.replyCreate(req, rec, fh, w.flushless ? OpenFlag.NOFLUSH : 0) !== 0) {
         this.handles.delete(fh);
         this.inodes.forget(i.id, 1);
         await w.release();

@@ -504,6 +504,8 @@ export class StagedNode implements MountNode {
     let released = false;
     return {
       node: this,
+      // Spool appends are synchronous: a failing one (ENOSPC) fails its write request.
+      flushless: true,
       write: async (data, offset) => this.tree.write(this.id, data, offset),
       read: async (offset, length) => this.tree.read(this.id, offset, length),
       truncate: async (size) => this.tree.truncate(this.id, size),
