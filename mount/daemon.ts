@@ -11,7 +11,7 @@ export interface ServeOptions {
   mountpoint: string;
   root: MountNode;
   log: Logger;
-  guard?: (path: string) => Promise<void>;
+  guard?: (path: string) => Promise<void> | undefined;
   allowOther?: boolean;
   pidFile?: string;
   /** false: the tree takes writes (new snapshots); default read-only. */
