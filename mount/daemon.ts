@@ -24,6 +24,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let finished!: () => void;
   const done = new Promise<void>((res) => (finished = res));
   const session = await FuseSession.mount({ mountpoint: opts.mountpoint, dispatch: ops.dispatch, log: opts.log, allowOther: opts.allowOther, readOnly: opts.readOnly, onGone: () => finished() });
+  ops.attach(session);
   const pidText = `${process.pid}\n`;
   const reg = registryFile(session.mountpoint);
   await mkdir(registryDir(), { recursive: true, mode: 0o700 });

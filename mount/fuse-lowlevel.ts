@@ -57,6 +57,8 @@ export interface FuseBinding {
   replyStatfs(req: Req, values: Float64Array): number;
   /** Directory entries from `offset` that fit in `size` bytes; returns how many were sent (-1: answered already). */
   replyDir(req: Req, plus: boolean, size: number, offset: number, names: readonly string[], attrs: Float64Array): number;
+  /** The kernel drops a node's cached attributes (0, or a negative errno). */
+  notifyInvalInode(session: unknown, ino: number): number;
 }
 
 export function fuseBinding(): FuseBinding {
@@ -152,6 +154,11 @@ export class FuseSession {
     await raiseReadahead(mountpoint, opts.log);
     opts.log.info(`mounted at ${mountpoint}`);
     return session;
+  }
+
+  /** The kernel asks for the node's attributes again at its next stat (for changes no reply carried). */
+  invalidateAttrs(ino: number): void {
+    if (!this.gone) fuseBinding().notifyInvalInode(this.handle, ino);
   }
 
   private markGone(): void {

@@ -4,6 +4,7 @@
 // promises are awaited, and every handler is wrapped so no error (of ours or unexpected) ever reaches the binding
 // or crashes the daemon.
 import { isPbsError } from '../src/errors.js';
+import { XATTR_ACL_ACCESS } from '../src/fs/posix-acl.js';
 import { A, type FuseBinding, fuseBinding, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
 import { type Inode, KernelNodes, type Listing, ROOT_ID } from './kernel-nodes.js';
 import type { Logger } from './log.js';
@@ -111,6 +112,8 @@ export class FuseOps {
   private readonly perOp = new Uint32Array(Op.GONE + 1);
   /** Names of the nodes, for log lines. */
   private readonly names = new WeakMap<Inode, string>();
+  /** The mounted session, once there is one: for attribute changes no reply carries. */
+  private session?: { invalidateAttrs(ino: number): void };
 
   constructor(private readonly opts: FuseOpsOptions) {
     this.inodes = new KernelNodes(opts.root);
@@ -133,6 +136,11 @@ export class FuseOps {
       this.fail(Op[op] ?? String(op), req, undefined, err);
     }
   };
+
+  /** The session this serves (mounted after the dispatcher exists). */
+  attach(session: { invalidateAttrs(ino: number): void }): void {
+    this.session = session;
+  }
 
   /** Requests so far by operation. */
   counts(): Array<[string, number]> {
@@ -243,7 +251,13 @@ export class FuseOps {
     [Op.SETXATTR]: (req, ino: number, name: string, value: Uint8Array, flags: number) =>
       this.later('setxattr', req, this.inode(ino), (i) => {
         if (!i.node.setxattr) throw new FsAnswer(EROFS);
-        return then(i.node.setxattr(name, value, flags), () => void this.f.replyErr(req, 0));
+        return then(i.node.setxattr(name, value, flags), () => {
+          // An access ACL sets the mode, and the setxattr reply carries no attributes: without this the kernel keeps
+          // showing the old mode (ls -l right after setfacl or cp -a) until its cached attributes expire. Before
+          // the reply, so the caller's next stat already asks.
+          if (name === XATTR_ACL_ACCESS) this.session?.invalidateAttrs(i.id);
+          this.f.replyErr(req, 0);
+        });
       }),
     [Op.REMOVEXATTR]: (req, ino: number, name: string) =>
       this.later('removexattr', req, this.inode(ino), (i) => {
