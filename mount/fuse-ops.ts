@@ -347,7 +347,8 @@ export class FuseOps {
     }
     this.later('lookup', req, p, () => {
       if (!p.node.lookup) throw new FsAnswer(ERRNO.ENOTDIR!);
-      return then(p.node.lookup(name), (node) => this.replyEntry(req, p, name, node));
+      // No such name: the kernel asks this before every create, so it is answered without a throw.
+      return then(p.node.lookup(name), (node) => (node ? this.replyEntry(req, p, name, node) : void this.f.replyErr(req, ERRNO.ENOENT!)));
     });
   }
 

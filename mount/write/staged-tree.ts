@@ -391,6 +391,8 @@ export class StagedTree {
 export class StagedNode implements MountNode {
   readonly ttlMs = LIVE_TTL_MS;
   private handles = 0;
+  /** The mount's inode number, looked up once. */
+  private ino?: number;
 
   constructor(
     readonly tree: StagedTree,
@@ -409,7 +411,7 @@ export class StagedNode implements MountNode {
     const i = this.inode;
     return {
       mode: i.mode, uid: i.uid, gid: i.gid, size: i.children ? 0 : i.size, nlink: i.children ? 2 : i.nlink,
-      ino: this.tree.owner.ctx.inodes.get(`${this.tree.owner.key}:${i.id}`), rdev: i.rdev, mtime: i.mtime,
+      ino: (this.ino ??= this.tree.owner.ctx.inodes.get(`${this.tree.owner.key}:${i.id}`)), rdev: i.rdev, mtime: i.mtime,
     };
   }
 
