@@ -54,7 +54,7 @@ export interface MountNode {
 /** One open-for-writing of a file. */
 export interface WriteHandle {
   readonly node: MountNode;
-  /** Every failure reaches the write that caused it: close() has nothing to report (no FLUSH request per close). */
+  /** Failures are reported by writes (and sealing), not by close(): the kernel sends no FLUSH request per close. */
   readonly flushless?: boolean;
   /** Writes all of `data` at `offset`; resolves with its length. */
   write(data: Uint8Array, offset: number): Maybe<number>;

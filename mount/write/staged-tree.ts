@@ -60,7 +60,10 @@ export class StagedTree {
     readonly spool: Spool,
     /** The root holds archives (a staging snapshot): only `*.pxar` directories and blob files there. */
     readonly containerRoot: boolean,
-  ) {}
+  ) {
+    // A file the state records as complete has its bytes in the spool file, not only in its gathered appends.
+    state.setBeforeBatch(() => spool.flush());
+  }
 
   /** A fresh tree with its root directory. */
   static create(owner: TreeOwner, state: StagingState, spool: Spool, containerRoot: boolean, rootMode: number): StagedTree {
@@ -506,7 +509,8 @@ export class StagedNode implements MountNode {
     let released = false;
     return {
       node: this,
-      // Spool appends are synchronous: a failing one (ENOSPC) fails its write request.
+      // A failing spool write (ENOSPC) fails the write request that makes it: this file's, or a later one when
+      // gathered small appends are written together (the staged snapshot is lost then; sealing reports it).
       flushless: true,
       write: (data, offset) => this.tree.write(this.id, data, offset),
       read: (offset, length) => this.tree.read(this.id, offset, length),
