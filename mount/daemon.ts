@@ -11,7 +11,7 @@ export interface ServeOptions {
   mountpoint: string;
   root: MountNode;
   log: Logger;
-  guard?: (path: string) => Promise<void>;
+  guard?: (path: string) => Promise<void> | undefined;
   allowOther?: boolean;
   pidFile?: string;
   /** false: the tree takes writes (new snapshots); default read-only. */
@@ -24,7 +24,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let finished!: () => void;
   const done = new Promise<void>((res) => (finished = res));
   const session = await FuseSession.mount({ mountpoint: opts.mountpoint, dispatch: ops.dispatch, log: opts.log, allowOther: opts.allowOther, readOnly: opts.readOnly, onGone: () => finished() });
-  ops.useFacts(session.facts);
+  ops.attach(session);
   const pidText = `${process.pid}\n`;
   const reg = registryFile(session.mountpoint);
   await mkdir(registryDir(), { recursive: true, mode: 0o700 });

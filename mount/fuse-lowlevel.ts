@@ -74,6 +74,8 @@ export interface FuseBinding {
   replyStatfs(req: Req, values: Float64Array): number;
   /** Directory entries from `offset` that fit in `size` bytes; returns how many were sent (-1: answered already). */
   replyDir(req: Req, plus: boolean, size: number, offset: number, names: readonly string[], attrs: Float64Array): number;
+  /** The kernel drops a node's cached attributes (0, or a negative errno). */
+  notifyInvalInode(session: unknown, ino: number): number;
 }
 
 export function fuseBinding(): FuseBinding {
@@ -148,6 +150,16 @@ async function raiseReadahead(mountpoint: string, log: Logger): Promise<void> {
   }
 }
 
+/**
+ * The kernel checks modes and owners (`default_permissions`) unless only root can reach the mount: without
+ * allow_other the kernel lets only processes of the daemon's user in, and for root every check passes anyway. The
+ * checks are not free: the kernel drops a directory's attributes on every create in it and asks for them again
+ * (one GETATTR) before the next path walk through it, about one request in ten of a `cp -a` into the mount.
+ */
+export function needsPermissionChecks(allowOther: boolean | undefined, uid = process.getuid?.() ?? -1): boolean {
+  return allowOther === true || uid !== 0;
+}
+
 export class FuseSession {
   private gone = false;
   private handle: unknown;
@@ -162,8 +174,9 @@ export class FuseSession {
     await clearStaleMount(mountpoint, opts.log);
     const session = new FuseSession(mountpoint, opts);
     // auto_unmount: fusermount3 takes the mount down when the daemon dies (the session fd closes).
-    const options = ['fsname=pbsfs', 'subtype=pbsfs', 'default_permissions', 'auto_unmount', `max_read=${MAX_IO}`];
+    const options = ['fsname=pbsfs', 'subtype=pbsfs', 'auto_unmount', `max_read=${MAX_IO}`];
     if (opts.allowOther) options.push('allow_other');
+    if (needsPermissionChecks(opts.allowOther)) options.push('default_permissions');
     if (opts.readOnly !== false) options.push('ro');
     const dispatch: Dispatch = (op, req, a, b, c, d, e, f) => (op === Op.GONE ? session.markGone() : opts.dispatch(op, req, a, b, c, d, e, f));
     try {
@@ -186,6 +199,11 @@ export class FuseSession {
     },
     answeredHere: () => (this.gone ? [] : fuseBinding().answeredHere(this.handle)),
   };
+
+  /** The kernel asks for the node's attributes again at its next stat (for changes no reply carried). */
+  invalidateAttrs(ino: number): void {
+    if (!this.gone) fuseBinding().notifyInvalInode(this.handle, ino);
+  }
 
   private markGone(): void {
     if (this.gone) return;

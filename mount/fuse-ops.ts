@@ -1,12 +1,14 @@
 // FUSE low-level requests → tree nodes: the inode table, open handles, directory listings, errno mapping. Each
 // operation is one entry of the `ops` table, which wires it to its MountNode method. Answers come at once from
-// cached state where there is some (immutable nodes); everything else is awaited, and every handler is wrapped
-// so no error (of ours or unexpected) ever reaches the binding or crashes the daemon.
+// cached state where there is some (immutable nodes) and from nodes that answer with plain values (staged trees);
+// promises are awaited, and every handler is wrapped so no error (of ours or unexpected) ever reaches the binding
+// or crashes the daemon.
 import { isPbsError } from '../src/errors.js';
+import { XATTR_ACL_ACCESS } from '../src/fs/posix-acl.js';
 import { A, type FuseBinding, fuseBinding, NodeFact, type NodeFacts, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
 import { type Inode, KernelNodes, type Listing, ROOT_ID } from './kernel-nodes.js';
 import type { Logger } from './log.js';
-import { EROFS, ErrnoError, IMMUTABLE, LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, S_IFMT, S_IFREG, type WriteHandle } from './node.js';
+import { EROFS, ErrnoError, IMMUTABLE, LIVE_TTL_MS, type Maybe, type MountNode, type NodeStat, S_IFDIR, S_IFMT, S_IFREG, type WriteHandle } from './node.js';
 
 const ERRNO: Record<string, number> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28,
@@ -25,6 +27,11 @@ const IMMUTABLE_TIMEOUT_S = 86400;
 const BLKSIZE = 1024 * 1024;
 const NO_XATTRS: ReadonlyMap<string, Uint8Array> = new Map();
 const STATFS = new Float64Array([4096, 4096, 0, 0, 0, 0, 0, 0, 255]);
+
+/** Goes on with a node's answer: in this turn when it is a plain value, when it settles when it is a promise. */
+function then<T>(v: Maybe<T>, next: (v: T) => Maybe<void>): Maybe<void> {
+  return v instanceof Promise ? v.then(next) : next(v);
+}
 
 /** The errno of an OS error somewhere in the cause chain, when it is one the writer must see. */
 function osErrno(e: unknown): number | undefined {
@@ -84,8 +91,11 @@ interface Handle {
 export interface FuseOpsOptions {
   root: MountNode;
   log: Logger;
-  /** Checked before every operation that reaches the tree, with the datastore's path (`/<store>`; `/` at the root). */
-  guard?: (path: string) => Promise<void>;
+  /**
+   * Checked before every operation that reaches the tree, with the datastore's path (`/<store>`; `/` at the root):
+   * undefined when the check passed at once, else a promise that rejects when the operation must fail.
+   */
+  guard?: (path: string) => Promise<void> | undefined;
   binding?: FuseBinding;
 }
 
@@ -102,6 +112,10 @@ export class FuseOps {
   private readonly perOp = new Uint32Array(Op.GONE + 1);
   /** Names of the nodes, for log lines. */
   private readonly names = new WeakMap<Inode, string>();
+  /** The mounted session, once there is one: for attribute changes no reply carries. */
+  private session?: { invalidateAttrs(ino: number): void };
+  /** The session's table of final node facts. */
+  private facts?: NodeFacts;
 
   constructor(private readonly opts: FuseOpsOptions) {
     this.inodes = new KernelNodes(opts.root);
@@ -125,6 +139,12 @@ export class FuseOps {
     }
   };
 
+  /** The session this serves (mounted after the dispatcher exists), with its table of final node facts. */
+  attach(session: { invalidateAttrs(ino: number): void; facts: NodeFacts }): void {
+    this.session = session;
+    this.facts = session.facts;
+  }
+
   /** Requests so far by operation: [name, all of them, those the session answered without JS]. */
   counts(): Array<[string, number, number]> {
     const here = this.facts?.answeredHere() ?? [];
@@ -132,13 +152,6 @@ export class FuseOps {
       const native = here[op] ?? 0;
       return n + native ? [[(Op[op] ?? String(op)).toLowerCase(), n + native, native] as [string, number, number]] : [];
     });
-  }
-
-  /** The session's table of final node facts (set once the session is mounted). */
-  private facts?: NodeFacts;
-
-  useFacts(facts: NodeFacts): void {
-    this.facts = facts;
   }
 
   private readonly ops: Handler[] = [];
@@ -151,24 +164,23 @@ export class FuseOps {
     [Op.GETATTR]: (req, ino: number) => this.getattr(req, this.inode(ino)),
     [Op.SETATTR]: (req, ino: number, v: Float64Array, toSet: number, fh: number) => this.setattr(req, this.inode(ino), v, toSet, fh),
     [Op.READLINK]: (req, ino: number) =>
-      this.later('readlink', req, this.inode(ino), async (i) => {
+      this.later('readlink', req, this.inode(ino), (i) => {
         if (!i.node.readlink) throw new FsAnswer(ERRNO.EINVAL!);
-        this.f.replyReadlink(req, await i.node.readlink());
+        return then(i.node.readlink(), (target) => void this.f.replyReadlink(req, target));
       }),
     [Op.OPEN]: (req, ino: number, flags: number) => this.open(req, this.inode(ino), flags),
     [Op.READ]: (req, ino: number, size: number, off: number, fh: number) =>
-      this.later('read', req, this.inode(ino), async (i) => {
+      this.later('read', req, this.inode(ino), (i) => {
         const h = this.handles.get(fh);
         const src = h?.w ?? h?.node ?? i.node;
         if (!src.read) throw new FsAnswer(ERRNO.EISDIR!);
-        const data = await src.read(off, size);
-        this.f.replyData(req, data.byteLength > size ? data.subarray(0, size) : data);
+        return then(src.read(off, size), (data) => void this.f.replyData(req, data.byteLength > size ? data.subarray(0, size) : data));
       }),
     [Op.WRITE]: (req, ino: number, data: Uint8Array, off: number, fh: number) =>
-      this.later('write', req, this.inode(ino), async () => {
+      this.later('write', req, this.inode(ino), () => {
         const w = this.handles.get(fh)?.w;
         if (!w) throw new FsAnswer(ERRNO.EBADF!);
-        this.f.replyWrite(req, await w.write(data, off));
+        return then(w.write(data, off), (n) => void this.f.replyWrite(req, n));
       }),
     [Op.FLUSH]: (req, ino: number, fh: number) => this.flush('flush', req, this.inode(ino), fh),
     [Op.FSYNC]: (req, ino: number, fh: number) => this.flush('fsync', req, this.inode(ino), fh),
@@ -198,66 +210,66 @@ export class FuseOps {
       this.xattrs(req, this.inode(ino), (x) => this.replySized(req, Buffer.from([...x.keys()].map((n) => `${n}\0`).join(''), 'utf8'), size)),
     // The write side: what a node has no method for is read-only there.
     [Op.MKDIR]: (req, parent: number, name: string, mode: number) =>
-      this.later('mkdir', req, this.inode(parent), async (p) => {
+      this.later('mkdir', req, this.inode(parent), (p) => {
         if (!p.node.mkdir) throw new FsAnswer(EROFS);
-        await p.node.mkdir(name, mode);
-        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+        return then(p.node.mkdir(name, mode), () => this.replyNew(req, p, name));
       }),
     [Op.RMDIR]: (req, parent: number, name: string) =>
-      this.later('rmdir', req, this.inode(parent), async (p) => {
+      this.later('rmdir', req, this.inode(parent), (p) => {
         if (!p.node.rmdir) throw new FsAnswer(EROFS);
-        await p.node.rmdir(name);
-        this.f.replyErr(req, 0);
+        return then(p.node.rmdir(name), () => void this.f.replyErr(req, 0));
       }),
     [Op.CREATE]: (req, parent: number, name: string, mode: number) => this.create(req, this.inode(parent), name, mode),
     // The rest of the tree changes: where the node has the method (staged trees), else EROFS.
     [Op.MKNOD]: (req, parent: number, name: string, mode: number, rdev: number) =>
-      this.later('mknod', req, this.inode(parent), async (p) => {
+      this.later('mknod', req, this.inode(parent), (p) => {
         if (!p.node.mknod) throw new FsAnswer(EROFS);
-        await p.node.mknod(name, mode, rdev);
-        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+        return then(p.node.mknod(name, mode, rdev), () => this.replyNew(req, p, name));
       }),
     [Op.SYMLINK]: (req, parent: number, name: string, target: string) =>
-      this.later('symlink', req, this.inode(parent), async (p) => {
+      this.later('symlink', req, this.inode(parent), (p) => {
         if (!p.node.symlink) throw new FsAnswer(EROFS);
-        await p.node.symlink(name, target);
-        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+        return then(p.node.symlink(name, target), () => this.replyNew(req, p, name));
       }),
     [Op.LINK]: (req, ino: number, newParent: number, name: string) => {
       const target = this.inode(ino);
-      this.later('link', req, this.inode(newParent), async (p) => {
+      this.later('link', req, this.inode(newParent), (p) => {
         if (!p.node.link) throw new FsAnswer(EROFS);
-        await p.node.link(name, target.node);
-        await this.replyEntry(req, p, name, await p.node.lookup?.(name));
+        return then(p.node.link(name, target.node), () => this.replyNew(req, p, name));
       });
     },
     [Op.UNLINK]: (req, parent: number, name: string) =>
-      this.later('unlink', req, this.inode(parent), async (p) => {
+      this.later('unlink', req, this.inode(parent), (p) => {
         if (!p.node.unlink) throw new FsAnswer(EROFS);
-        await p.node.unlink(name);
-        this.f.replyErr(req, 0);
+        return then(p.node.unlink(name), () => void this.f.replyErr(req, 0));
       }),
     [Op.RENAME]: (req, parent: number, name: string, newParent: number, newName: string, flags: number) => {
       const to = this.inode(newParent);
-      this.later('rename', req, this.inode(parent), async (p) => {
-        if (!p.node.rename) throw new FsAnswer(EROFS);
+      this.later('rename', req, this.inode(parent), (p) => {
+        const rename = p.node.rename?.bind(p.node);
+        if (!rename) throw new FsAnswer(EROFS);
         if (flags & RENAME_EXCHANGE) throw new FsAnswer(ERRNO.EINVAL!);
-        if (flags & RENAME_NOREPLACE && (await to.node.lookup?.(newName))) throw new FsAnswer(ERRNO.EEXIST!);
-        await p.node.rename(name, to.node, newName);
-        this.f.replyErr(req, 0);
+        return then(flags & RENAME_NOREPLACE ? to.node.lookup?.(newName) : null, (existing) => {
+          if (existing) throw new FsAnswer(ERRNO.EEXIST!);
+          return then(rename(name, to.node, newName), () => void this.f.replyErr(req, 0));
+        });
       });
     },
     [Op.SETXATTR]: (req, ino: number, name: string, value: Uint8Array, flags: number) =>
-      this.later('setxattr', req, this.inode(ino), async (i) => {
+      this.later('setxattr', req, this.inode(ino), (i) => {
         if (!i.node.setxattr) throw new FsAnswer(EROFS);
-        await i.node.setxattr(name, value, flags);
-        this.f.replyErr(req, 0);
+        return then(i.node.setxattr(name, value, flags), () => {
+          // An access ACL sets the mode, and the setxattr reply carries no attributes: without this the kernel keeps
+          // showing the old mode (ls -l right after setfacl or cp -a) until its cached attributes expire. Before
+          // the reply, so the caller's next stat already asks.
+          if (name === XATTR_ACL_ACCESS) this.session?.invalidateAttrs(i.id);
+          this.f.replyErr(req, 0);
+        });
       }),
     [Op.REMOVEXATTR]: (req, ino: number, name: string) =>
-      this.later('removexattr', req, this.inode(ino), async (i) => {
+      this.later('removexattr', req, this.inode(ino), (i) => {
         if (!i.node.removexattr) throw new FsAnswer(EROFS);
-        await i.node.removexattr(name);
-        this.f.replyErr(req, 0);
+        return then(i.node.removexattr(name), () => void this.f.replyErr(req, 0));
       }),
   };
 
@@ -267,10 +279,18 @@ export class FuseOps {
     return i;
   }
 
-  /** Runs an answer that has to wait (after the guard); failures become the errno reply. */
-  private later(op: string, req: Req, i: Inode, fn: (i: Inode) => Promise<void>): void {
-    const guard = this.opts.guard;
-    (guard ? guard(`/${i.top}`).then(() => fn(i)) : fn(i)).catch((e: unknown) => this.fail(op, req, i, e));
+  /**
+   * Runs an answer that needs the node (after the guard): at once when the guard passes at once and the node answers
+   * with plain values, else when they settle. Failures, thrown or rejected, become the errno reply.
+   */
+  private later(op: string, req: Req, i: Inode, fn: (i: Inode) => Maybe<void>): void {
+    try {
+      const guarded = this.opts.guard?.(`/${i.top}`);
+      const done = guarded ? guarded.then(() => fn(i)) : fn(i);
+      if (done instanceof Promise) done.catch((e: unknown) => this.fail(op, req, i, e));
+    } catch (e) {
+      this.fail(op, req, i, e);
+    }
   }
 
   private fail(op: string, req: Req, i: Inode | undefined, e: unknown): void {
@@ -297,14 +317,20 @@ export class FuseOps {
   }
 
   /** Answers with a child's entry; the kernel holds one more reference unless the request was gone already. */
-  private async replyEntry(req: Req, p: Inode, name: string, node: MountNode | null | undefined): Promise<void> {
+  private replyEntry(req: Req, p: Inode, name: string, node: MountNode | null | undefined): Maybe<void> {
     if (!node) throw new FsAnswer(ERRNO.ENOENT!);
     const timeout = timeoutOf(node);
-    const st = await node.stat();
-    writeAttrs(this.rec, 0, st, timeout);
-    const i = this.ref(st.ino, node, p, name);
-    if (final(this.rec)) this.keepAttrs(i, this.rec.slice(), 0);
-    if (this.f.replyEntry(req, this.rec, 0) !== 0) this.forget(i.id, 1);
+    return then(node.stat(), (st) => {
+      writeAttrs(this.rec, 0, st, timeout);
+      const i = this.ref(st.ino, node, p, name);
+      if (final(this.rec)) this.keepAttrs(i, this.rec.slice(), 0);
+      if (this.f.replyEntry(req, this.rec, 0) !== 0) this.forget(i.id, 1);
+    });
+  }
+
+  /** Answers mkdir/mknod/symlink/link with the entry just made. */
+  private replyNew(req: Req, p: Inode, name: string): Maybe<void> {
+    return then(p.node.lookup?.(name), (node) => this.replyEntry(req, p, name, node));
   }
 
   /**
@@ -344,49 +370,60 @@ export class FuseOps {
       if (this.f.replyEntry(req, l.attrs, k) !== 0) this.forget(i.id, 1);
       return;
     }
-    this.later('lookup', req, p, async () => {
+    this.later('lookup', req, p, () => {
       if (!p.node.lookup) throw new FsAnswer(ERRNO.ENOTDIR!);
-      await this.replyEntry(req, p, name, await p.node.lookup(name));
+      // No such name: the kernel asks this before every create, so it is answered without a throw.
+      return then(p.node.lookup(name), (node) => (node ? this.replyEntry(req, p, name, node) : void this.f.replyErr(req, ERRNO.ENOENT!)));
     });
   }
 
   private getattr(req: Req, i: Inode): void {
     if (i.attrs) return void this.f.replyAttr(req, i.attrs, i.attrsAt);
-    this.later('getattr', req, i, async () => {
+    this.later('getattr', req, i, () => {
       // The root's attributes are cached for at most a second: every path walk into the mount checks the root's
       // permissions, and an uncached root costs one request per path-based syscall; a second later a stat of the
       // mount point of a dead daemon shows ENOTCONN. Stale-mount detection asks statfs, which is never cached.
       const timeout = i.id === ROOT_ID ? Math.min(timeoutOf(i.node), LIVE_TTL_MS / 1000) : timeoutOf(i.node);
-      const rec = new Float64Array(A.FIELDS);
-      writeAttrs(rec, 0, await i.node.stat(), timeout);
-      this.keepAttrs(i, rec, 0);
-      this.f.replyAttr(req, rec, 0);
+      return then(i.node.stat(), (st) => {
+        const rec = new Float64Array(A.FIELDS);
+        writeAttrs(rec, 0, st, timeout);
+        this.keepAttrs(i, rec, 0);
+        this.f.replyAttr(req, rec, 0);
+      });
     });
   }
 
   /** chmod/chown/utimens → MountNode.setattr, truncate → the open handle's or the node's truncate. */
   private setattr(req: Req, i: Inode, v: Float64Array, toSet: number, fh: number): void {
-    this.later('setattr', req, i, async () => {
+    this.later('setattr', req, i, () => {
+      const node = i.node;
+      let truncated: Maybe<void> = undefined;
       if (toSet & SetAttr.SIZE) {
         const w = this.handles.get(fh)?.w;
-        if (w) await w.truncate(v[3]!);
-        else if (i.node.truncate) await i.node.truncate(v[3]!);
+        if (w) truncated = w.truncate(v[3]!);
+        else if (node.truncate) truncated = node.truncate(v[3]!);
         else throw new FsAnswer(EROFS);
       }
-      if (toSet & (SetAttr.MODE | SetAttr.UID | SetAttr.GID | SetAttr.ATIME | SetAttr.MTIME)) {
-        if (!i.node.setattr) throw new FsAnswer(EROFS);
-        const change: Parameters<NonNullable<MountNode['setattr']>>[0] = {};
-        if (toSet & SetAttr.MODE) change.mode = v[0]!;
-        if (toSet & SetAttr.UID) change.uid = v[1]!;
-        if (toSet & SetAttr.GID) change.gid = v[2]!;
-        if (toSet & SetAttr.MTIME) change.mtime = { secs: v[6]!, nanos: v[7]! };
-        // atime is not kept anywhere: a change of it alone has nothing to do.
-        if (Object.keys(change).length) await i.node.setattr(change);
-      }
-      const rec = new Float64Array(A.FIELDS);
-      const timeout = timeoutOf(i.node);
-      writeAttrs(rec, 0, await i.node.stat(), timeout);
-      this.f.replyAttr(req, rec, 0);
+      return then(truncated, () => {
+        let changed: Maybe<void> = undefined;
+        if (toSet & (SetAttr.MODE | SetAttr.UID | SetAttr.GID | SetAttr.ATIME | SetAttr.MTIME)) {
+          if (!node.setattr) throw new FsAnswer(EROFS);
+          const change: Parameters<NonNullable<MountNode['setattr']>>[0] = {};
+          if (toSet & SetAttr.MODE) change.mode = v[0]!;
+          if (toSet & SetAttr.UID) change.uid = v[1]!;
+          if (toSet & SetAttr.GID) change.gid = v[2]!;
+          if (toSet & SetAttr.MTIME) change.mtime = { secs: v[6]!, nanos: v[7]! };
+          // atime is not kept anywhere: a change of it alone has nothing to do.
+          if (Object.keys(change).length) changed = node.setattr(change);
+        }
+        return then(changed, () =>
+          then(node.stat(), (st) => {
+            const rec = new Float64Array(A.FIELDS);
+            writeAttrs(rec, 0, st, timeoutOf(node));
+            this.f.replyAttr(req, rec, 0);
+          }),
+        );
+      });
     });
   }
 
@@ -406,33 +443,44 @@ export class FuseOps {
       if (this.f.replyOpen(req, fh, OpenFlag.NOFLUSH | (immutable(node) ? OpenFlag.KEEP_CACHE : 0)) !== 0) this.handles.delete(fh);
       return;
     }
-    this.later('open', req, i, async () => {
+    this.later('open', req, i, () => {
       if (!node.openWrite) throw new FsAnswer(EROFS);
-      const w = await node.openWrite();
-      if (flags & O_TRUNC) await w.truncate(0);
-      const fh = this.addHandle({ node, w });
-      if (this.f.replyOpen(req, fh, 0) !== 0) {
-        this.handles.delete(fh);
-        await w.release();
-      }
+      return then(node.openWrite(), (w) => {
+        const reply = (): Maybe<void> => {
+          const fh = this.addHandle({ node, w });
+          if (this.f.replyOpen(req, fh, w.flushless ? OpenFlag.NOFLUSH : 0) === 0) return;
+          this.handles.delete(fh);
+          return w.release();
+        };
+        if (!(flags & O_TRUNC)) return reply();
+        // A failed truncate leaves no open handle behind.
+        const failed = (e: unknown): Promise<void> => w.release().then(() => Promise.reject(e));
+        let truncated: Maybe<void>;
+        try {
+          truncated = w.truncate(0);
+        } catch (e) {
+          return failed(e);
+        }
+        return truncated instanceof Promise ? truncated.then(reply, failed) : reply();
+      });
     });
   }
 
   private create(req: Req, p: Inode, name: string, mode: number): void {
-    this.later('create', req, p, async () => {
+    this.later('create', req, p, () => {
       if (!p.node.create) throw new FsAnswer(EROFS);
-      const w = await p.node.create(name, mode);
-      const rec = new Float64Array(A.FIELDS);
-      const timeout = timeoutOf(w.node);
-      const st = await w.node.stat();
-      writeAttrs(rec, 0, st, timeout);
-      const i = this.ref(st.ino, w.node, p, name);
-      const fh = this.addHandle({ node: w.node, w });
-      if (this.f.replyCreate(req, rec, fh, 0) !== 0) {
-        this.handles.delete(fh);
-        this.forget(i.id, 1);
-        await w.release();
-      }
+      return then(p.node.create(name, mode), (w) =>
+        then(w.node.stat(), (st) => {
+          const rec = new Float64Array(A.FIELDS);
+          writeAttrs(rec, 0, st, timeoutOf(w.node));
+          const i = this.ref(st.ino, w.node, p, name);
+          const fh = this.addHandle({ node: w.node, w });
+          if (this.f.replyCreate(req, rec, fh, w.flushless ? OpenFlag.NOFLUSH : 0) === 0) return;
+          this.handles.delete(fh);
+          this.forget(i.id, 1);
+          return w.release();
+        }),
+      );
     });
   }
 
@@ -490,15 +538,16 @@ export class FuseOps {
   /** getxattr/listxattr: from the node's cached map when it never changes, else asked for. */
   private xattrs(req: Req, i: Inode, answer: (x: ReadonlyMap<string, Uint8Array>) => void): void {
     if (i.xattrs) return answer(i.xattrs);
-    this.later('xattr', req, i, async () => {
-      const x = (await i.node.xattrs?.()) ?? NO_XATTRS;
-      // Most entries have none: one shared empty map instead of a Map per held node (~0.3 KiB each).
-      if (immutable(i.node)) {
-        i.xattrs = x.size === 0 ? NO_XATTRS : x;
-        if (i.attrs && x.size === 0) this.facts?.keep(i.attrs, i.attrsAt, this.factsOf(i));
-      }
-      answer(x);
-    });
+    this.later('xattr', req, i, () =>
+      then(i.node.xattrs?.() ?? NO_XATTRS, (x) => {
+        // Most entries have none: one shared empty map instead of a Map per held node (~0.3 KiB each).
+        if (immutable(i.node)) {
+          i.xattrs = x.size === 0 ? NO_XATTRS : x;
+          if (i.attrs && x.size === 0) this.facts?.keep(i.attrs, i.attrsAt, this.factsOf(i));
+        }
+        answer(x);
+      }),
+    );
   }
 
   /** An xattr value or list: its size when asked with size 0, ERANGE when it does not fit. */

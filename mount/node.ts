@@ -14,46 +14,54 @@ export interface NodeStat {
   mtime: Timestamp;
 }
 
+/**
+ * A value now or later: nodes that answer from memory (staged trees) return plain values, so the FUSE layer replies
+ * in the same turn as the request; the others return promises.
+ */
+export type Maybe<T> = T | Promise<T>;
+
 export interface MountNode {
-  stat(): Promise<NodeStat>;
+  stat(): Maybe<NodeStat>;
   /** Directories: children with their nodes, so one listing also answers the stats that follow it. */
   readdir?(): Promise<Array<[string, MountNode]>>;
-  lookup?(name: string): Promise<MountNode | null>;
+  lookup?(name: string): Maybe<MountNode | null>;
   /** Regular files: up to `length` bytes at `offset` (fewer only at the end). */
-  read?(offset: number, length: number): Promise<Uint8Array>;
-  readlink?(): Promise<string>;
-  xattrs?(): Promise<ReadonlyMap<string, Uint8Array>>;
+  read?(offset: number, length: number): Maybe<Uint8Array>;
+  readlink?(): Maybe<string>;
+  xattrs?(): Maybe<ReadonlyMap<string, Uint8Array>>;
   /** True when the node certainly has no xattrs (so getxattr is answered without asking xattrs()). */
   readonly noXattrs?: boolean;
   /** How long the node may be reused from the path cache: datastore-level nodes change, archive contents never do. */
   readonly ttlMs: number;
   // The write side: a node without the method is read-only there (EROFS).
-  mkdir?(name: string, mode: number): Promise<void>;
-  rmdir?(name: string): Promise<void>;
-  create?(name: string, mode: number): Promise<WriteHandle>;
+  mkdir?(name: string, mode: number): Maybe<void>;
+  rmdir?(name: string): Maybe<void>;
+  create?(name: string, mode: number): Maybe<WriteHandle>;
   /** Another open for writing of a file that is being written. */
-  openWrite?(): Promise<WriteHandle>;
-  truncate?(size: number): Promise<void>;
+  openWrite?(): Maybe<WriteHandle>;
+  truncate?(size: number): Maybe<void>;
   /** chmod/chown/utimens. */
-  setattr?(change: { mode?: number; uid?: number; gid?: number; mtime?: Timestamp }): Promise<void>;
-  symlink?(name: string, target: string): Promise<void>;
+  setattr?(change: { mode?: number; uid?: number; gid?: number; mtime?: Timestamp }): Maybe<void>;
+  symlink?(name: string, target: string): Maybe<void>;
   /** `mode` has the file type (char/block device, fifo, socket, regular file); `rdev` the packed device number. */
-  mknod?(name: string, mode: number, rdev: number): Promise<void>;
+  mknod?(name: string, mode: number, rdev: number): Maybe<void>;
   /** A new name for `target` (a node of the same tree) in this directory. */
-  link?(name: string, target: MountNode): Promise<void>;
-  unlink?(name: string): Promise<void>;
-  rename?(name: string, newParent: MountNode, newName: string): Promise<void>;
-  setxattr?(name: string, value: Uint8Array, flags: number): Promise<void>;
-  removexattr?(name: string): Promise<void>;
+  link?(name: string, target: MountNode): Maybe<void>;
+  unlink?(name: string): Maybe<void>;
+  rename?(name: string, newParent: MountNode, newName: string): Maybe<void>;
+  setxattr?(name: string, value: Uint8Array, flags: number): Maybe<void>;
+  removexattr?(name: string): Maybe<void>;
 }
 
 /** One open-for-writing of a file. */
 export interface WriteHandle {
   readonly node: MountNode;
+  /** Failures are reported by writes (and sealing), not by close(): the kernel sends no FLUSH request per close. */
+  readonly flushless?: boolean;
   /** Writes all of `data` at `offset`; resolves with its length. */
-  write(data: Uint8Array, offset: number): Promise<number>;
-  read(offset: number, length: number): Promise<Uint8Array>;
-  truncate(size: number): Promise<void>;
+  write(data: Uint8Array, offset: number): Maybe<number>;
+  read(offset: number, length: number): Maybe<Uint8Array>;
+  truncate(size: number): Maybe<void>;
   /** close()/fsync(): reports failures of writes so far. */
   flush(): Promise<void>;
   release(): Promise<void>;

@@ -51,8 +51,9 @@ export interface OpenStore {
 
 export class StoreSet {
   /** The parsed datastore.cfg and the file version (mtime, size, inode) it was read from. */
-  private configs?: { version: string; list: Promise<DatastoreConfig[]> };
-  private readonly open = new Map<string, { path: string; store: Promise<OpenStore> }>();
+  private configs?: { version: string; list: Promise<DatastoreConfig[]>; parsed?: DatastoreConfig[] };
+  /** Open stores by name; `opened` once the promise has resolved (for the synchronous check). */
+  private readonly open = new Map<string, { path: string; store: Promise<OpenStore>; opened?: OpenStore }>();
   /** When datastore.cfg was last stat'ed (performance.now()). */
   private checkedAt = 0;
 
@@ -69,13 +70,17 @@ export class StoreSet {
    * thread-pool round trip costs more than the few microseconds of the syscall.
    */
   private async list(maxAgeMs = 0): Promise<DatastoreConfig[]> {
+    const all = await this.current(maxAgeMs).list;
+    return this.only.length ? all.filter((c) => this.only.includes(c.name)) : all;
+  }
+
+  private current(maxAgeMs: number): NonNullable<StoreSet['configs']> {
     const now = performance.now();
     if (!this.configs || now - this.checkedAt >= maxAgeMs) {
       this.checkedAt = now;
       this.recheck();
     }
-    const all = await this.configs!.list;
-    return this.only.length ? all.filter((c) => this.only.includes(c.name)) : all;
+    return this.configs!;
   }
 
   private recheck(): void {
@@ -88,14 +93,28 @@ export class StoreSet {
     }
     if (!this.configs || this.configs.version !== version) {
       const list = readDatastoreConfigs(this.dir);
+      const configs: NonNullable<StoreSet['configs']> = { version, list };
       // A failed re-read keeps no stale promise around.
-      list.catch(() => (this.configs = undefined));
-      this.configs = { version, list };
+      list.then((parsed) => (configs.parsed = parsed), () => (this.configs = undefined));
+      this.configs = configs;
     }
   }
 
   async names(): Promise<string[]> {
     return (await this.list()).map((c) => c.name).sort();
+  }
+
+  /**
+   * get() without waiting, for the common case: true when the store is configured, not offline and open already
+   * (the FUSE layer then answers in the same turn); false when get() has to tell (it may throw).
+   */
+  ready(name: string, maxAgeMs = 0): boolean {
+    const all = this.current(maxAgeMs).parsed;
+    if (!all || (this.only.length && !this.only.includes(name))) return false;
+    const cfg = all.find((c) => c.name === name);
+    if (!cfg || maintenanceType(cfg) === 'offline') return false;
+    const entry = this.open.get(name);
+    return entry?.opened !== undefined && entry.path === cfg.path;
   }
 
   /**
@@ -122,8 +141,9 @@ export class StoreSet {
         if (this.ctx.writable) await resumeStagingSnapshots(this.ctx, open);
         return open;
       });
-      store.catch(() => this.open.delete(name));
-      entry = { path: cfg.path, store };
+      const opening: { path: string; store: Promise<OpenStore>; opened?: OpenStore } = { path: cfg.path, store };
+      store.then((open) => (opening.opened = open), () => this.open.delete(name));
+      entry = opening;
       this.open.set(name, entry);
     }
     return entry.store;

@@ -1,14 +1,27 @@
 // The data log of one staging snapshot: every write to a staged file is appended here and the file keeps a list of
 // extents (file offset, length, log offset). So any write order, overlapping rewrites and several files written at
-// once cost one append each; sealing reads each file back in archive order. Writes are synchronous pwrite()s: the
-// caller's buffer is only valid during the call, and for page-cache writes this is cheaper than a thread hop.
+// once cost one append each; sealing reads each file back in archive order. Appends are synchronous (the caller's
+// buffer is only valid during the call, and for page-cache writes this is cheaper than a thread hop); small ones
+// (a `cp -a` writes most files in one small piece) are gathered in memory and written together, one pwrite() per
+// GATHER_SIZE instead of one per file. The owner writes what is gathered before it records files as complete
+// (flush()), so a daemon crash never leaves a complete file without its bytes.
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { withPath } from '../../src/errors.js';
 
 /** [file offset, length, spool offset], sorted by file offset, never overlapping. */
 export type Extent = [number, number, number];
 
+/** Appends up to this size are gathered. */
+const GATHER_MAX = 64 * 1024;
+const GATHER_SIZE = 1024 * 1024;
+
 export class Spool {
+  /** Appends not written yet: they belong at [end - gathered, end). */
+  private readonly gather = Buffer.allocUnsafe(GATHER_SIZE);
+  private gathered = 0;
+  /** A failed write of gathered appends: those bytes are lost, so every later append and read fails with it. */
+  private failed?: Error;
+
   private constructor(
     readonly path: string,
     private fd: number,
@@ -26,19 +39,48 @@ export class Spool {
     }
   }
 
-  /** Appends `data`; returns where it went. */
+  /** Appends `data`; returns where it went. A failure to write it, or gathered bytes before it, throws (ENOSPC …). */
   append(data: Uint8Array): number {
+    if (this.failed) throw this.failed;
     const at = this.end;
+    if (data.byteLength <= GATHER_MAX) {
+      if (this.gathered + data.byteLength > GATHER_SIZE) this.flush();
+      this.gather.set(data, this.gathered);
+      this.gathered += data.byteLength;
+      this.end += data.byteLength;
+      return at;
+    }
+    this.flush();
+    this.writeAt(data, at);
+    this.end += data.byteLength;
+    return at;
+  }
+
+  /** Writes the gathered appends. */
+  flush(): void {
+    if (this.failed) throw this.failed;
+    if (this.gathered === 0) return;
+    const n = this.gathered;
+    this.gathered = 0;
+    try {
+      this.writeAt(this.gather.subarray(0, n), this.end - n);
+    } catch (e) {
+      this.failed = e as Error;
+      throw e;
+    }
+  }
+
+  private writeAt(data: Uint8Array, at: number): void {
     try {
       for (let done = 0; done < data.byteLength; ) done += writeSync(this.fd, data, done, data.byteLength - done, at + done);
     } catch (e) {
       throw withPath(e, this.path);
     }
-    this.end += data.byteLength;
-    return at;
   }
 
   read(into: Uint8Array, at: number): void {
+    if (this.failed) throw this.failed;
+    if (at + into.byteLength > this.end - this.gathered) this.flush();
     try {
       for (let done = 0; done < into.byteLength; ) {
         const n = readSync(this.fd, into, done, into.byteLength - done, at + done);
@@ -50,8 +92,14 @@ export class Spool {
     }
   }
 
+  /** Writes what is gathered and closes the log (the snapshot is sealed or discarded by now: nothing to report). */
   close(): void {
     if (this.fd < 0) return;
+    try {
+      this.flush();
+    } catch {
+      // The snapshot this belongs to is finished or discarded by now.
+    }
     closeSync(this.fd);
     this.fd = -1;
   }

@@ -5,7 +5,7 @@
 import { PbsError } from '../../src/errors.js';
 import { MAX_CHUNK_SIZE } from '../../src/format/blob.js';
 import type { Timestamp } from '../../src/pxar/format.js';
-import { Errno, ErrnoError, LIVE_TTL_MS, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type WriteHandle } from '../node.js';
+import { Errno, ErrnoError, LIVE_TTL_MS, type Maybe, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type WriteHandle } from '../node.js';
 import type { MountContext } from '../stores.js';
 import { addExtent, readExtents, type Spool, truncateExtents } from './spool.js';
 import type { StagedInode, StagingState } from './staging-state.js';
@@ -60,7 +60,10 @@ export class StagedTree {
     readonly spool: Spool,
     /** The root holds archives (a staging snapshot): only `*.pxar` directories and blob files there. */
     readonly containerRoot: boolean,
-  ) {}
+  ) {
+    // A file the state records as complete has its bytes in the spool file, not only in its gathered appends.
+    state.setBeforeBatch(() => spool.flush());
+  }
 
   /** A fresh tree with its root directory. */
   static create(owner: TreeOwner, state: StagingState, spool: Spool, containerRoot: boolean, rootMode: number): StagedTree {
@@ -387,10 +390,12 @@ export class StagedTree {
   }
 }
 
-/** The mount's view of one staged inode (hardlinked names share it). */
+/** The mount's view of one staged inode (hardlinked names share it). Answers from memory, with plain values. */
 export class StagedNode implements MountNode {
   readonly ttlMs = LIVE_TTL_MS;
   private handles = 0;
+  /** The mount's inode number, looked up once. */
+  private ino?: number;
 
   constructor(
     readonly tree: StagedTree,
@@ -405,11 +410,11 @@ export class StagedNode implements MountNode {
     return this.handles > 0;
   }
 
-  async stat(): Promise<NodeStat> {
+  stat(): NodeStat {
     const i = this.inode;
     return {
       mode: i.mode, uid: i.uid, gid: i.gid, size: i.children ? 0 : i.size, nlink: i.children ? 2 : i.nlink,
-      ino: this.tree.owner.ctx.inodes.get(`${this.tree.owner.key}:${i.id}`), rdev: i.rdev, mtime: i.mtime,
+      ino: (this.ino ??= this.tree.owner.ctx.inodes.get(`${this.tree.owner.key}:${i.id}`)), rdev: i.rdev, mtime: i.mtime,
     };
   }
 
@@ -420,7 +425,7 @@ export class StagedNode implements MountNode {
 
   get lookup(): MountNode['lookup'] {
     if (!this.inode.children) return undefined;
-    return async (name) => {
+    return (name) => {
       const id = this.inode.children!.get(name);
       return id === undefined ? null : this.tree.node(id);
     };
@@ -428,71 +433,71 @@ export class StagedNode implements MountNode {
 
   get read(): MountNode['read'] {
     if ((this.inode.mode & S_IFMT) !== S_IFREG) return undefined;
-    return async (offset, length) => this.tree.read(this.id, offset, length);
+    return (offset, length) => this.tree.read(this.id, offset, length);
   }
 
   get readlink(): MountNode['readlink'] {
     const t = this.inode.target;
-    return t === undefined ? undefined : async () => t;
+    return t === undefined ? undefined : () => t;
   }
 
-  async xattrs(): Promise<ReadonlyMap<string, Uint8Array>> {
+  xattrs(): ReadonlyMap<string, Uint8Array> {
     return this.inode.xattrs ?? NO_XATTRS;
   }
 
-  async mkdir(name: string, mode: number): Promise<void> {
+  mkdir(name: string, mode: number): void {
     this.tree.mkdir(this.id, name, mode);
   }
 
-  async create(name: string, mode: number): Promise<WriteHandle> {
+  create(name: string, mode: number): Maybe<WriteHandle> {
     const i = this.tree.create(this.id, name, mode);
     return this.tree.node(i.id).openWrite();
   }
 
-  async symlink(name: string, target: string): Promise<void> {
+  symlink(name: string, target: string): void {
     this.tree.symlink(this.id, name, target);
   }
 
-  async mknod(name: string, mode: number, rdev: number): Promise<void> {
+  mknod(name: string, mode: number, rdev: number): void {
     this.tree.mknod(this.id, name, mode, rdev);
   }
 
-  async link(name: string, target: MountNode): Promise<void> {
+  link(name: string, target: MountNode): void {
     if (!(target instanceof StagedNode) || target.tree !== this.tree) fail(Errno.EXDEV, 'hardlinks only within one staged tree');
     this.tree.link(this.id, name, target.id);
   }
 
-  async unlink(name: string): Promise<void> {
+  unlink(name: string): void {
     this.tree.unlink(this.id, name);
   }
 
-  async rmdir(name: string): Promise<void> {
+  rmdir(name: string): void {
     this.tree.rmdir(this.id, name);
   }
 
-  async rename(name: string, newParent: MountNode, newName: string): Promise<void> {
+  rename(name: string, newParent: MountNode, newName: string): void {
     if (!(newParent instanceof StagedNode) || newParent.tree !== this.tree) fail(Errno.EXDEV, 'rename only within one staged tree');
     this.tree.rename(this.id, name, newParent.id, newName);
   }
 
-  async setattr(change: { mode?: number; uid?: number; gid?: number; mtime?: Timestamp }): Promise<void> {
+  setattr(change: { mode?: number; uid?: number; gid?: number; mtime?: Timestamp }): void {
     this.tree.setattr(this.id, change);
   }
 
-  async setxattr(name: string, value: Uint8Array, flags: number): Promise<void> {
+  setxattr(name: string, value: Uint8Array, flags: number): Maybe<void> {
     this.tree.setxattr(this.id, name, value, flags);
   }
 
-  async removexattr(name: string): Promise<void> {
+  removexattr(name: string): void {
     this.tree.removexattr(this.id, name);
   }
 
-  async truncate(size: number): Promise<void> {
+  truncate(size: number): void {
     if ((this.inode.mode & S_IFMT) !== S_IFREG) fail(Errno.EISDIR, 'not a regular file');
     this.tree.truncate(this.id, size);
   }
 
-  async openWrite(): Promise<WriteHandle> {
+  openWrite(): WriteHandle {
     this.tree.owner.assertOpen();
     const i = this.inode;
     if ((i.mode & S_IFMT) !== S_IFREG) fail(Errno.EISDIR, 'not a regular file');
@@ -504,9 +509,12 @@ export class StagedNode implements MountNode {
     let released = false;
     return {
       node: this,
-      write: async (data, offset) => this.tree.write(this.id, data, offset),
-      read: async (offset, length) => this.tree.read(this.id, offset, length),
-      truncate: async (size) => this.tree.truncate(this.id, size),
+      // A failing spool write (ENOSPC) fails the write request that makes it: this file's, or a later one when
+      // gathered small appends are written together (the staged snapshot is lost then; sealing reports it).
+      flushless: true,
+      write: (data, offset) => this.tree.write(this.id, data, offset),
+      read: (offset, length) => this.tree.read(this.id, offset, length),
+      truncate: (size) => this.tree.truncate(this.id, size),
       flush: async () => undefined,
       release: async () => {
         if (released) return;

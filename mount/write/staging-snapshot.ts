@@ -12,7 +12,7 @@ import { validateArchiveName } from '../../src/datastore/names.js';
 import { PbsError } from '../../src/errors.js';
 import { digestToHex } from '../../src/types.js';
 import type { GroupRef } from '../../src/types.js';
-import { EROFS, Errno, ErrnoError, LIVE_TTL_MS, msTimestamp, type MountNode, type NodeStat, S_IFMT, S_IFREG, type WriteHandle } from '../node.js';
+import { EROFS, Errno, ErrnoError, LIVE_TTL_MS, type Maybe, msTimestamp, type MountNode, type NodeStat, S_IFMT, S_IFREG, type WriteHandle } from '../node.js';
 import type { MountContext, OpenStore } from '../stores.js';
 import { ImageIngest } from './image-ingest.js';
 import { encodeStagedTree } from './pxar-seal.js';
@@ -289,10 +289,10 @@ export class StagingRoot extends StagedNode {
 
   override get lookup(): MountNode['lookup'] {
     const base = super.lookup!;
-    return async (name) => this.s.image(name) ?? base(name);
+    return (name) => this.s.image(name) ?? base(name);
   }
 
-  override async create(name: string, mode: number): Promise<WriteHandle> {
+  override create(name: string, mode: number): Maybe<WriteHandle> {
     if (this.s.info.kind === 'staging' && name.endsWith('.img')) return this.s.createImage(name);
     if (this.s.image(name)) throw new ErrnoError(Errno.EEXIST, `${name} exists`);
     // Names that cannot become an archive are refused now, not when sealing.
@@ -300,23 +300,23 @@ export class StagingRoot extends StagedNode {
     return super.create(name, mode);
   }
 
-  override async mkdir(name: string, mode: number): Promise<void> {
+  override mkdir(name: string, mode: number): void {
     if (this.s.info.kind === 'staging' && name.endsWith('.pxar')) pxarBase(name);
     return super.mkdir(name, mode);
   }
 
   /** Setting user.pbsfs.seal seals (and waits for it); everything else is a staged xattr of the root. */
-  override async setxattr(name: string, value: Uint8Array, flags: number): Promise<void> {
+  override setxattr(name: string, value: Uint8Array, flags: number): Maybe<void> {
     if (name === SEAL_XATTR) return this.s.seal('request');
     return super.setxattr(name, value, flags);
   }
 
-  override async unlink(name: string): Promise<void> {
+  override unlink(name: string): void {
     if (this.s.image(name)) throw new ErrnoError(Errno.EPERM, `${name}: a staged image cannot be removed; rmdir the staging directory to drop it all`);
     return super.unlink(name);
   }
 
-  override async rename(name: string, newParent: MountNode, newName: string): Promise<void> {
+  override rename(name: string, newParent: MountNode, newName: string): void {
     if (this.s.image(name) || this.s.image(newName)) throw new ErrnoError(Errno.EPERM, 'staged images cannot be renamed');
     if (this.s.info.kind === 'staging' && newParent === this) {
       if (newName.endsWith('.pxar')) pxarBase(newName);

@@ -101,6 +101,8 @@ export class StagingState {
   private writing: Promise<void> = Promise.resolve();
   /** The first failed batch: reported by the next flush(). */
   private failed?: unknown;
+  /** Runs before every batch: what the batch records must be on disk first (the spool's gathered bytes). */
+  private beforeBatch?: () => void;
 
   private constructor(
     readonly path: string,
@@ -121,6 +123,11 @@ export class StagingState {
   /** Written at once: the state is useless without it. */
   async writeInfo(info: StagingInfo): Promise<void> {
     await this.db.put(INFO, JSON.stringify(info), { sync: false });
+  }
+
+  /** `fn` runs before each batch is written; when it throws, this state fails like a failed batch. */
+  setBeforeBatch(fn: () => void): void {
+    this.beforeBatch = fn;
   }
 
   putInode(i: StagedInode): void {
@@ -165,6 +172,11 @@ export class StagingState {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    try {
+      this.beforeBatch?.();
+    } catch (e) {
+      this.failed ??= e;
     }
     const ops: Array<{ type: 'put'; key: string; value: string } | { type: 'del'; key: string }> = [];
     for (const [key, v] of this.pending) ops.push(v === null ? { type: 'del', key } : { type: 'put', key, value: v });

@@ -873,6 +873,18 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
   return result(env, added);
 }
 
+// notifyInvalInode(session, ino): the kernel drops the node's cached attributes (no request; it asks at the next
+// stat). For changes it cannot see in a reply: an access ACL set with setxattr changes the mode.
+static napi_value js_notify_inval_inode(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return throw_type(env, "notifyInvalInode(session, ino)");
+  session_t *s = get_session(env, argv[0]);
+  double ino = 0;
+  napi_get_value_double(env, argv[1], &ino);
+  if (!s || !s->se || s->gone) return result(env, -ENOTCONN);
+  return result(env, fuse_lowlevel_notify_inval_inode(s->se, (fuse_ino_t)ino, -1, 0));
+}
+
 void register_fuse(napi_env env, napi_value exports) {
   napi_value fuse;
   napi_create_object(env, &fuse);
@@ -896,6 +908,7 @@ void register_fuse(napi_env env, napi_value exports) {
   set_fn(env, fuse, "replyNone", js_reply_none);
   set_fn(env, fuse, "replyStatfs", js_reply_statfs);
   set_fn(env, fuse, "replyDir", js_reply_dir);
+  set_fn(env, fuse, "notifyInvalInode", js_notify_inval_inode);
   set_u32(env, fuse, "ATTR_FIELDS", A_FIELDS);
   napi_set_named_property(env, exports, "fuse", fuse);
 }

@@ -1,6 +1,7 @@
 // The spool's extent lists against a plain byte array: any sequence of writes at any offsets and truncations reads
-// back the same bytes, and a sequential writer keeps one extent.
-import { mkdtempSync, rmSync } from 'node:fs';
+// back the same bytes, and a sequential writer keeps one extent. Small appends are gathered: they read back before
+// and after they reach the file, and a failure to write them fails every later append and read.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -60,5 +61,46 @@ describe('spool extents', () => {
     const again = Spool.open(path);
     expect(again.append(new Uint8Array([1]))).toBe(1000);
     again.close();
+  });
+
+  it('small appends are gathered: readable at once, in the file after flush(), big ones written through', () => {
+    const path = join(dir, 'gather');
+    const spool = Spool.open(path);
+    const small = [new Uint8Array(10).fill(1), new Uint8Array(3000).fill(2), new Uint8Array(5).fill(3)];
+    const at = small.map((d) => spool.append(d));
+    expect(at).toEqual([0, 10, 3010]);
+    expect(readFileSync(path).length).toBe(0);
+    const back = new Uint8Array(3000);
+    spool.read(back, 10);
+    expect(back.every((b) => b === 2)).toBe(true);
+    const big = new Uint8Array(200_000).fill(4);
+    expect(spool.append(big)).toBe(3015);
+    const file = readFileSync(path);
+    expect(file.length).toBe(203_015);
+    expect(file.subarray(0, 3015).equals(Buffer.concat(small))).toBe(true);
+    spool.append(new Uint8Array([9]));
+    spool.flush();
+    expect(readFileSync(path).length).toBe(203_016);
+    // More than the gather buffer holds in small pieces: written as it fills, nothing lost or reordered.
+    const pieces = Array.from({ length: 100 }, (_, k) => new Uint8Array(60_000).fill(k));
+    const where = pieces.map((p) => spool.append(p));
+    spool.close();
+    const all = readFileSync(path);
+    pieces.forEach((p, k) => expect(all.subarray(where[k]!, where[k]! + p.length).equals(Buffer.from(p))).toBe(true));
+  });
+
+  it('a failed write of gathered appends (ENOSPC) fails that append and every later append and read', () => {
+    const spool = Spool.open('/dev/full');
+    spool.append(new Uint8Array(100));
+    expect(() => spool.flush()).toThrow(/space/i);
+    const again = (): unknown => spool.append(new Uint8Array(1));
+    expect(again).toThrow(/space/i);
+    expect(() => spool.read(new Uint8Array(1), 0)).toThrow(/space/i);
+    try {
+      again();
+    } catch (e) {
+      expect(((e as { cause?: NodeJS.ErrnoException }).cause)?.code).toBe('ENOSPC');
+    }
+    spool.close();
   });
 });

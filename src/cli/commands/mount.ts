@@ -88,7 +88,7 @@ async function detach(mountpoint: string, opts: DaemonOpts): Promise<void> {
  */
 const DEFAULT_CACHE_MIB = '32';
 
-async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string; writable?: boolean; allowForget?: boolean; sealAfter?: string }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> }>): Promise<void> {
+async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string; writable?: boolean; allowForget?: boolean; sealAfter?: string }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> | undefined }>): Promise<void> {
   if (opts.daemon && !process.send) return detach(mountpoint, opts);
   const cacheMiB = Number(opts.cacheSize ?? DEFAULT_CACHE_MIB);
   if (!Number.isSafeInteger(cacheMiB) || cacheMiB < 0) throw new PbsError('EINVAL', `--cache-size must be a number of MiB, got ${opts.cacheSize}`);
@@ -135,11 +135,12 @@ export function registerMount(program: Command): void {
     if (archive === undefined) {
       await runMount(first, { ...opts, writable: !opts.readOnly }, async (ctx) => {
         const stores = new StoreSet(ctx, opts.store);
-        const guard = async (path: string): Promise<void> => {
+        const guard = (path: string): Promise<void> | undefined => {
           const name = path.split('/')[1];
           // A stat of datastore.cfg per request cost ~15% of the daemon's time in ls -lR; a maintenance-mode
           // change shows within the LIVE_TTL_MS the kernel caches live directories for anyway.
-          if (name) await stores.get(name, LIVE_TTL_MS);
+          if (!name || stores.ready(name, LIVE_TTL_MS)) return undefined;
+          return stores.get(name, LIVE_TTL_MS).then(() => undefined);
         };
         // Opening a store resumes its staging snapshots left by a crash: done now, not at the first access.
         if (ctx.writable) for (const name of await stores.names()) await stores.get(name).catch((e: Error) => ctx.log.error(e.message));
@@ -156,7 +157,8 @@ export function registerMount(program: Command): void {
       const name = archive.replace(/\.didx$/, '').replace(/\.mpxar$/, '.pxar');
       const root = await snap.lookup(name);
       if (!root?.readdir) throw new PbsError('EINVAL', `'${archive}' is not a pxar archive of this snapshot (images are files in the full mount)`);
-      return { root, guard: async () => void (await stores.get(opts.store[0]!)) };
+      const store = opts.store[0]!;
+      return { root, guard: () => (stores.ready(store) ? undefined : stores.get(store).then(() => undefined)) };
     });
   });
 
