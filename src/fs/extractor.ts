@@ -1,8 +1,8 @@
 // Restores a decoded pxar archive (spec §8.4) into a directory with all metadata, never writing outside it:
 // every path is built from names the decoder validated, below directories this extractor created or checked
 // with lstat (so no symlink, from the archive or not, is ever followed), and hardlink targets are resolved the same way.
-import { close as fsClose, constants as C, open as fsOpen, write as fsWrite } from 'node:fs';
-import { chmod, lchown, link, lstat, mkdir, open, realpath, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { chmodSync, close as fsClose, constants as C, lchownSync, lstatSync, mkdirSync, open as fsOpen, symlinkSync, write as fsWrite } from 'node:fs';
+import { link, lstat, mkdir, open, realpath, unlink, type FileHandle } from 'node:fs/promises';
 import { PbsError } from '../errors.js';
 import type { PxarDecoder } from '../pxar/decoder.js';
 import { S_IFDIR, S_IFIFO, S_IFSOCK, deviceToDevT, fileType, type Metadata, type PxarEntry } from '../pxar/format.js';
@@ -39,9 +39,17 @@ interface OpenDir {
   real: Buffer | null;
   /** Made by this restore: nothing can be in the way of its entries. */
   fresh: boolean;
+  /** Entries created in it get the restoring user's group (no set-group-ID bit on it). */
+  plainGroup: boolean;
+  /** Made by this restore inside a plainGroup directory: owned by the restoring user and group. */
+  ownedByUs: boolean;
 }
 
-/** Small files are written concurrently, so the restore is not one file system round trip after another. */
+/**
+ * Small files are written concurrently, so the restore is not one file system round trip after another. Quick calls
+ * (mkdir, symlink, chown, chmod) are made synchronously: a thread-pool round trip costs the JS thread more than the
+ * call (each hand-off wakes another CPU).
+ */
 const SMALL_FILE = 1024 * 1024;
 const MAX_IN_FLIGHT = 16;
 
@@ -50,6 +58,7 @@ const BATCH_FILES = 64;
 const BATCH_BYTES = 512 * 1024;
 
 const SPARSE_BLOCK = 64 * 1024;
+const S_ISGID = 0o2000;
 const ZERO = Buffer.alloc(SPARSE_BLOCK);
 const FCAPS_NAME = 'security.capability';
 
@@ -80,6 +89,8 @@ class Extractor {
 
   constructor(
     private readonly root: Buffer,
+    /** The target has no set-group-ID bit: what is created in it gets the restoring user's group. */
+    private readonly rootPlainGroup: boolean,
     private readonly opts: ExtractOptions,
   ) {
     this.patterns = (opts.patterns ?? []).map((p) => parsePattern(p, '', 'include'));
@@ -105,7 +116,10 @@ class Extractor {
     for (let e = await decoder.next(); e !== null; e = await decoder.next()) {
       this.opts.onEntry?.(e);
       if (e.filenameOffset === null) {
-        this.dirs.push({ path: e.path, name: new Uint8Array(0), meta: e.metadata, selected: this.patterns.length === 0, real: this.root, fresh: false });
+        this.dirs.push({
+          path: e.path, name: new Uint8Array(0), meta: e.metadata, selected: this.patterns.length === 0, real: this.root, fresh: false,
+          plainGroup: this.rootPlainGroup, ownedByUs: false,
+        });
         continue;
       }
       const parentPath = parentOf(e.path);
@@ -118,19 +132,20 @@ class Extractor {
       const selected = m === null ? parent.selected : m === 'include';
       const name = baseName(e.path);
       if (e.kind === 'dir') {
-        this.dirs.push({ path: e.path, name, meta: e.metadata, selected, real: null, fresh: false });
+        this.dirs.push({ path: e.path, name, meta: e.metadata, selected, real: null, fresh: false, plainGroup: false, ownedByUs: false });
         if (selected) await this.ensureDir(this.dirs.length - 1);
         continue;
       }
       if (!selected) continue;
-      const dir = await this.ensureDir(this.dirs.length - 1);
-      await this.entry(decoder, e, join(dir, name), this.dirs[this.dirs.length - 1]!.fresh);
+      const top = this.dirs[this.dirs.length - 1]!;
+      const dir = top.real ?? (await this.ensureDir(this.dirs.length - 1));
+      await this.entry(decoder, e, join(dir, name), top);
     }
     while (this.dirs.length > 0) await this.closeDir();
     await this.drain();
     // Directory metadata last, children before parents: their times would move otherwise, and a
     // read-only mode must not stop children from being created.
-    for (const d of this.closed) await this.applyMetadata(d.real!, d.meta, false);
+    for (const d of this.closed) this.applyMetadata(d.real!, d.meta, false, { ownerSet: d.ownedByUs && this.isOurs(d.meta) });
   }
 
   /** Files being written in the background (small ones, whose contents are already in memory). */
@@ -157,26 +172,24 @@ class Extractor {
   private async ensureDir(i: number): Promise<Buffer> {
     const d = this.dirs[i]!;
     if (d.real) return d.real;
-    const path = join(await this.ensureDir(i - 1), d.name);
+    const parent = this.dirs[i - 1]!;
+    const path = join(parent.real ?? (await this.ensureDir(i - 1)), d.name);
     // Inside a directory this restore made nothing is in the way (unless the archive names an entry twice).
-    const made = this.dirs[i - 1]!.fresh && (await mkdir(path, 0o700).then(() => true, (e: unknown) => {
-      if (errnoOf(e) !== 'EEXIST') throw e;
-      return false;
-    }));
-    if (made) {
-      d.real = path;
-      d.fresh = true;
-      return path;
+    if (!(parent.fresh && mkdirFresh(path))) {
+      const existing = await lstat(path).catch(() => null);
+      if (existing?.isDirectory()) {
+        d.real = path;
+        d.plainGroup = (existing.mode & S_ISGID) === 0;
+        return path;
+      }
+      if (existing) await this.clear(path, false);
+      mkdirSync(path, 0o700);
     }
-    const existing = await lstat(path).catch(() => null);
-    if (existing?.isDirectory()) {
-      d.real = path;
-      return path;
-    }
-    if (existing) await this.clear(path, false);
-    await mkdir(path, 0o700);
     d.real = path;
     d.fresh = true;
+    // A new directory takes the group (and set-group-ID bit) of a set-group-ID parent.
+    d.plainGroup = parent.plainGroup;
+    d.ownedByUs = parent.plainGroup;
     return path;
   }
 
@@ -199,9 +212,11 @@ class Extractor {
     this.stats.entries += d.real ? 1 : 0;
   }
 
-  private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer, fresh: boolean): Promise<void> {
+  private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer, parent: OpenDir): Promise<void> {
     const shown = nameToDisplay(e.path);
-    if (!fresh && (await lstat(path).then(() => true, () => false))) await this.clear(path, true);
+    if (!parent.fresh && (await lstat(path).then(() => true, () => false))) await this.clear(path, true);
+    // What this restore creates belongs to the restoring user: chown is only needed for other owners.
+    const ownerSet = parent.plainGroup && this.isOurs(e.metadata);
     const fsx = nativeFs();
     const mode = e.metadata.stat.mode;
     switch (e.kind) {
@@ -209,12 +224,12 @@ class Extractor {
         if ((e.size ?? 0) <= SMALL_FILE) {
           const parts: Uint8Array[] = [];
           for await (const piece of decoder.contents()) parts.push(Uint8Array.prototype.slice.call(piece));
-          await this.writeSmallFile(parts, e, path);
+          await this.writeSmallFile(parts, e, path, ownerSet);
         } else await this.writeFile(decoder, e, path);
         break;
       case 'symlink':
-        await symlink(Buffer.from(e.linkTarget!), path);
-        await this.applyMetadata(path, e.metadata, true);
+        symlinkSync(Buffer.from(e.linkTarget!), path);
+        this.applyMetadata(path, e.metadata, true, { ownerSet });
         break;
       case 'hardlink': {
         await this.drain(); // the target may still be on its way to the disk
@@ -242,7 +257,7 @@ class Extractor {
           this.warn(`cannot create ${e.kind} ${shown}: ${(err as Error).message}`);
           return;
         }
-        await this.applyMetadata(path, e.metadata, false);
+        this.applyMetadata(path, e.metadata, false, { ownerSet });
         break;
       }
       default:
@@ -271,7 +286,7 @@ class Extractor {
     });
   }
 
-  private async writeSmallFile(parts: Uint8Array[], e: PxarEntry, path: Buffer): Promise<void> {
+  private async writeSmallFile(parts: Uint8Array[], e: PxarEntry, path: Buffer, ownerSet: boolean): Promise<void> {
     // Plain files get their final mode at creation (umask is 0 during a restore) and keep the restoring user
     // as owner when that is the archived owner: two system calls fewer per file.
     const st = e.metadata.stat;
@@ -280,7 +295,6 @@ class Extractor {
     const mode = plainMode ? st.mode & 0o777 : 0o600;
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const meta = e.metadata;
-    const ownerSet = st.uid === this.euid && st.gid === this.egid;
     if (noAcl && meta.xattrs.length === 0 && meta.fcaps === null && meta.quotaProjectId === null && st.flags === 0 && !hasZeroBlock(data)) {
       // The common case goes into a batch: create, write, owner, mode, mtime, many files per thread-pool job.
       const b = this.batch;
@@ -303,12 +317,17 @@ class Extractor {
         await writeNewFile(path, data, mode);
         this.stats.fileBytes += data.byteLength;
       }
-      await this.applyMetadata(path, meta, false, { ownerSet, modeSet: plainMode });
+      this.applyMetadata(path, meta, false, { ownerSet, modeSet: plainMode });
     });
   }
 
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
+
+  /** The archived owner is the restoring user and group. */
+  private isOurs(meta: Metadata): boolean {
+    return meta.stat.uid === this.euid && meta.stat.gid === this.egid;
+  }
 
   /** Writes pieces from `pos` on, leaving holes where whole blocks are zero; returns the end position. */
   private async writeSparse(fh: FileHandle, pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, pos: number): Promise<number> {
@@ -342,7 +361,7 @@ class Extractor {
     } finally {
       await fh.close();
     }
-    await this.applyMetadata(path, e.metadata, false);
+    this.applyMetadata(path, e.metadata, false);
   }
 
   /** The restored regular file at archive path `target`, reached without following any symlink; null if none. */
@@ -362,11 +381,17 @@ class Extractor {
    * Owner, xattrs, fcaps, ACLs, mode, project id, times, then chattr flags (last: immutable/append would block the rest).
    * Ownership comes first because chown clears set-id bits and capabilities.
    */
-  private async applyMetadata(path: Buffer, meta: Metadata, isSymlink: boolean, done: { ownerSet?: boolean; modeSet?: boolean } = {}): Promise<void> {
+  private applyMetadata(path: Buffer, meta: Metadata, isSymlink: boolean, done: { ownerSet?: boolean; modeSet?: boolean } = {}): void {
     const fsx = nativeFs();
     const shown = path.toString();
     const st = meta.stat;
-    if (!done.ownerSet) await lchown(path, st.uid, st.gid).catch((e: unknown) => this.metaFailed('set ownership', shown, e));
+    if (!done.ownerSet) {
+      try {
+        lchownSync(path, st.uid, st.gid);
+      } catch (e) {
+        this.metaFailed('set ownership', shown, e);
+      }
+    }
     if (!isSymlink) {
       for (const x of meta.xattrs) {
         try {
@@ -387,7 +412,13 @@ class Extractor {
           this.metaFailed('set ACLs', shown, e);
         }
       }
-      if (!done.modeSet) await chmod(path, st.mode & 0o7777).catch((e: unknown) => this.metaFailed('set the mode', shown, e));
+      if (!done.modeSet) {
+        try {
+          chmodSync(path, st.mode & 0o7777);
+        } catch (e) {
+          this.metaFailed('set the mode', shown, e);
+        }
+      }
       if (meta.fcaps !== null) {
         try {
           fsx.lsetxattr(path, FCAPS_NAME, meta.fcaps);
@@ -427,6 +458,17 @@ class Extractor {
 
 function emptyBatch(): { paths: Buffer[]; datas: Uint8Array[]; params: number[]; bytes: number } {
   return { paths: [], datas: [], params: [], bytes: 0 };
+}
+
+/** Creates a directory inside a fresh one; false when the name exists already (an archive naming an entry twice). */
+function mkdirFresh(path: Buffer): boolean {
+  try {
+    mkdirSync(path, 0o700);
+    return true;
+  } catch (e) {
+    if (errnoOf(e) !== 'EEXIST') throw e;
+    return false;
+  }
 }
 
 function hasZeroBlock(data: Uint8Array): boolean {
@@ -469,7 +511,7 @@ export async function extractArchive(decoder: PxarDecoder, target: string, opts:
     throw new PbsError('EIO', `cannot create target directory: ${(e as Error).message}`, { path: target, cause: e });
   }
   const root = Buffer.from(await realpath(target));
-  const x = new Extractor(root, opts);
+  const x = new Extractor(root, (lstatSync(root).mode & S_ISGID) === 0, opts);
   // Modes given at creation must not be masked (files that need it are chmod-ed anyway).
   const umask = process.umask(0);
   try {
