@@ -10,6 +10,7 @@ import { nameToDisplay } from '../pxar/names.js';
 import { chattrFromPxarFlags } from './chattr.js';
 import { errnoOf } from './errno.js';
 import { nativeFs } from './native-fs.js';
+import { NewFileBatch } from './new-file-batch.js';
 import { matchPatterns, parsePattern, pathKey, type PathPattern } from './patterns.js';
 import { XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT, accessAclXattr, defaultAclXattr } from './posix-acl.js';
 
@@ -56,6 +57,8 @@ const MAX_IN_FLIGHT = 16;
 /** A batch of small files is written once it holds this many files or bytes. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 512 * 1024;
+/** Finished batches kept for reuse (each holds BATCH_BYTES + SMALL_FILE of buffer). */
+const SPARE_BATCHES = 4;
 
 const SPARSE_BLOCK = 64 * 1024;
 const S_ISGID = 0o2000;
@@ -221,11 +224,8 @@ class Extractor {
     const mode = e.metadata.stat.mode;
     switch (e.kind) {
       case 'file':
-        if ((e.size ?? 0) <= SMALL_FILE) {
-          const parts: Uint8Array[] = [];
-          for await (const piece of decoder.contents()) parts.push(Uint8Array.prototype.slice.call(piece));
-          await this.writeSmallFile(parts, e, path, ownerSet);
-        } else await this.writeFile(decoder, e, path);
+        if ((e.size ?? 0) <= SMALL_FILE) await this.smallFile(decoder, e, path, ownerSet);
+        else await this.writeFile(decoder, e, path);
         break;
       case 'symlink':
         symlinkSync(Buffer.from(e.linkTarget!), path);
@@ -266,44 +266,67 @@ class Extractor {
     this.stats.entries++;
   }
 
-  /** Small plain files waiting to be written together (see writeNewFiles). */
-  private batch = emptyBatch();
+  /** Batches whose job has finished, for reuse: their buffers are large. */
+  private readonly spareBatches: NewFileBatch[] = [];
+  /** Small plain files waiting to be written together (see NewFileBatch). */
+  private batch = this.newBatch();
+
+  private newBatch(): NewFileBatch {
+    return this.spareBatches.pop() ?? new NewFileBatch(BATCH_BYTES + SMALL_FILE, BATCH_FILES);
+  }
 
   private async flushBatch(): Promise<void> {
     const b = this.batch;
-    if (b.paths.length === 0) return;
-    this.batch = emptyBatch();
+    if (b.count === 0) return;
+    this.batch = this.newBatch();
     await this.spawn(async () => {
-      const warnings = await nativeFs().writeNewFiles(b.paths, b.datas, b.params);
+      const warnings = await b.write();
       this.stats.fileBytes += b.bytes;
       warnings.forEach((w, i) => {
         if (!w) return;
-        const shown = b.paths[i]!.toString();
+        const shown = b.path(i);
         if (w.owner) this.metaFailed('set ownership', shown, w.owner);
         if (w.mode) this.metaFailed('set the mode', shown, w.mode);
         if (w.times) this.metaFailed('set times', shown, w.times);
       });
+      b.reset();
+      if (this.spareBatches.length < SPARE_BATCHES) this.spareBatches.push(b);
     });
   }
 
-  private async writeSmallFile(parts: Uint8Array[], e: PxarEntry, path: Buffer, ownerSet: boolean): Promise<void> {
-    // Plain files get their final mode at creation (umask is 0 during a restore) and keep the restoring user
-    // as owner when that is the archived owner: two system calls fewer per file.
-    const st = e.metadata.stat;
-    const noAcl = accessAclXattr(e.metadata.acl, st.mode, '') === null;
+  /**
+   * A file of at most SMALL_FILE bytes. Plain files get their final mode at creation (umask is 0 during a restore)
+   * and keep the restoring user as owner when that is the archived owner: two system calls fewer per file. The
+   * common case (no xattrs, ACLs, fcaps, flags or project id, no zero block to leave as a hole) goes into a batch.
+   */
+  private async smallFile(decoder: PxarDecoder, e: PxarEntry, path: Buffer, ownerSet: boolean): Promise<void> {
+    const meta = e.metadata;
+    const st = meta.stat;
+    const noAcl = accessAclXattr(meta.acl, st.mode, '') === null;
     const plainMode = (st.mode & 0o7000) === 0 && noAcl;
     const mode = plainMode ? st.mode & 0o777 : 0o600;
-    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const meta = e.metadata;
-    if (noAcl && meta.xattrs.length === 0 && meta.fcaps === null && meta.quotaProjectId === null && st.flags === 0 && !hasZeroBlock(data)) {
-      // The common case goes into a batch: create, write, owner, mode, mtime, many files per thread-pool job.
+    const size = e.size ?? 0;
+    let data: Uint8Array;
+    if (noAcl && meta.xattrs.length === 0 && meta.fcaps === null && meta.quotaProjectId === null && st.flags === 0) {
       const b = this.batch;
-      b.paths.push(path);
-      b.datas.push(data);
-      b.params.push(mode, ownerSet ? -1 : st.uid, ownerSet ? -1 : st.gid, plainMode ? -1 : st.mode & 0o7777, st.mtime.secs, st.mtime.nanos);
-      b.bytes += data.byteLength;
-      if (b.paths.length >= BATCH_FILES || b.bytes >= BATCH_BYTES) await this.flushBatch();
-      return;
+      const view = b.reserve(size);
+      let got = 0;
+      for await (const piece of decoder.contents()) {
+        view.set(piece, got);
+        got += piece.byteLength;
+      }
+      if (!hasZeroBlock(view)) {
+        b.add(path, size, { mode, uid: ownerSet ? -1 : st.uid, gid: ownerSet ? -1 : st.gid, chmodMode: plainMode ? -1 : st.mode & 0o7777, mtime: st.mtime });
+        if (b.count >= BATCH_FILES || b.bytes >= BATCH_BYTES) await this.flushBatch();
+        return;
+      }
+      data = Uint8Array.prototype.slice.call(view);
+      b.drop();
+    } else {
+      // Copied: the pieces are views of the archive's chunks, which the file must not keep alive.
+      const parts: Uint8Array[] = [];
+      for await (const piece of decoder.contents()) parts.push(Uint8Array.prototype.slice.call(piece));
+      data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     }
     await this.spawn(async () => {
       if (hasZeroBlock(data)) {
@@ -454,10 +477,6 @@ class Extractor {
       this.metaFailed('set chattr flags', shown, e);
     }
   }
-}
-
-function emptyBatch(): { paths: Buffer[]; datas: Uint8Array[]; params: number[]; bytes: number } {
-  return { paths: [], datas: [], params: [], bytes: 0 };
 }
 
 /** Creates a directory inside a fresh one; false when the name exists already (an archive naming an entry twice). */
