@@ -99,6 +99,16 @@ const EMPTY_PATH = Buffer.alloc(0);
 
 type Child = ScannedEntry;
 
+/** A directory listing started ahead of the walk. */
+interface ListingSlot {
+  p: Promise<Listing>;
+  /** Entries and bytes read along, once finished (they count against the read-ahead bounds). */
+  entries: number;
+  bytes: number;
+  /** Once finished: its subdirectories on the same filesystem, in walk order, to be listed ahead in turn. */
+  subdirs: Buffer[] | null;
+}
+
 function fsPath(dir: Buffer, name: Uint8Array): Buffer {
   return Buffer.concat([dir, Buffer.from('/'), name]);
 }
@@ -194,13 +204,13 @@ class Archiver {
   readonly stats: ArchiveStats = { entries: 0, fileBytes: 0, reused: 0, warnings: 0 };
   private readonly patterns: PathPattern[];
   private readonly hardlinks = new Map<string, { path: Uint8Array; offset: number }>();
-  /** Directory listings started ahead of the walk, by path; `entries` once finished. */
-  private readonly listings = new Map<string, { p: Promise<Listing>; entries: number; bytes: number }>();
+  /** Directory listings started ahead of the walk, by path. */
+  private readonly listings = new Map<string, ListingSlot>();
   private scansRunning = 0;
   private listedEntries = 0;
   private listedBytes = 0;
-  /** Per directory being walked: its subdirectories in walk order, how many were listed ahead and how many entered. */
-  private readonly frames: { paths: Buffer[]; next: number; entered: number }[] = [];
+  /** Per directory being walked: its subdirectories in walk order (EMPTY_PATH: another filesystem) and how many were entered. */
+  private readonly frames: { paths: Buffer[]; entered: number; dev: bigint }[] = [];
   constructor(
     private readonly encoder: PxarEncoder,
     private readonly opts: ArchiverOptions,
@@ -241,15 +251,15 @@ class Archiver {
       children.push(e);
     }
     children.sort((a, b) => Buffer.compare(a.name, b.name));
-    const frame = { paths: [] as Buffer[], next: 0, entered: 0 };
+    const frame = { paths: [] as Buffer[], entered: 0, dev: this.currentDev };
     for (const c of children) if (fileType(c.st.mode) === S_IFDIR) frame.paths.push(c.st.dev === this.currentDev ? fsPath(dir, c.name) : EMPTY_PATH);
     this.frames.push(frame);
     try {
       await this.dirEntries(dir, rel, children);
     } finally {
       this.frames.pop();
-      // listings of subdirectories never entered (their entry failed) must not hold a slot
-      for (let i = frame.entered; i < frame.next; i++) this.takeListing(frame.paths[i]!);
+      // Listings of subdirectories never entered (excluded, or their entry failed) must not hold a slot.
+      for (const e of listing) if (!('error' in e) && fileType(e.st.mode) === S_IFDIR) this.dropListings(fsPath(dir, e.name));
     }
     if (cliText) await this.cliFile(cliText);
     this.patterns.length = patternCount;
@@ -298,41 +308,66 @@ class Archiver {
     return got.p;
   }
 
+  /** Forgets the listing of `dir` and those started below it. */
+  private dropListings(dir: Buffer): void {
+    const slot = this.listings.get(dir.toString('latin1'));
+    if (!slot) return;
+    this.takeListing(dir);
+    for (const sub of slot.subdirs ?? []) this.dropListings(sub);
+  }
+
   /**
-   * Lists the directories the walk will enter next (the rest of the current directory's subdirectories, then
-   * those of its parents), so their scans overlap with archiving (directory-heavy trees otherwise wait on each
-   * listing in turn).
+   * Lists the directories the walk will enter next, in walk order: the rest of the current directory's
+   * subdirectories, each followed by what its own finished listing shows below it, then those of its parents. So
+   * scans overlap with archiving and run ahead through nested directories too (directory-heavy trees otherwise wait
+   * on each listing in turn).
    */
   private prefetchListings(): void {
     const room = (): boolean =>
       this.scansRunning < SCANS_RUNNING && this.listings.size < LISTINGS_READY && this.listedEntries < LISTED_ENTRIES &&
       this.listedBytes < LISTED_BYTES;
-    for (let f = this.frames.length - 1; f >= 0 && room(); f--) {
-      const frame = this.frames[f]!;
-      frame.next = Math.max(frame.next, frame.entered);
-      while (frame.next < frame.paths.length && room()) {
-        const path = frame.paths[frame.next++]!;
-        if (path === EMPTY_PATH) continue; // another filesystem: maybe skipped, listed when entered
-        const key = path.toString('latin1');
-        const slot = { p: this.scan(path), entries: 0, bytes: 0 };
-        this.scansRunning++;
-        slot.p.then(
-          (l) => {
-            if (this.listings.get(key) === slot) {
-              slot.entries = l.length;
-              for (const e of l) if ('contents' in e && e.contents) slot.bytes += e.contents.byteLength;
-              this.listedEntries += slot.entries;
-              this.listedBytes += slot.bytes;
-            }
-          },
-          () => undefined,
-        ).finally(() => {
-          this.scansRunning--;
-          this.prefetchListings();
-        });
-        this.listings.set(key, slot);
+    /** Starts `path` (on filesystem `dev`) and what is known below it; false once there is no room. */
+    const visit = (path: Buffer, dev: bigint): boolean => {
+      if (path === EMPTY_PATH) return true; // another filesystem: maybe skipped, listed when entered
+      const key = path.toString('latin1');
+      let slot = this.listings.get(key);
+      if (!slot) {
+        if (!room()) return false;
+        slot = this.startScan(path, key, dev);
       }
+      for (const sub of slot.subdirs ?? []) if (!visit(sub, dev)) return false;
+      return true;
+    };
+    for (let f = this.frames.length - 1; f >= 0; f--) {
+      const frame = this.frames[f]!;
+      for (let i = frame.entered; i < frame.paths.length; i++) if (!visit(frame.paths[i]!, frame.dev)) return;
     }
+  }
+
+  private startScan(path: Buffer, key: string, dev: bigint): ListingSlot {
+    const slot: ListingSlot = { p: this.scan(path), entries: 0, bytes: 0, subdirs: null };
+    this.scansRunning++;
+    slot.p.then(
+      (l) => {
+        if (this.listings.get(key) !== slot) return;
+        slot.entries = l.length;
+        const subdirs: ScannedEntry[] = [];
+        for (const e of l) {
+          if ('error' in e) continue;
+          if (e.contents) slot.bytes += e.contents.byteLength;
+          if (fileType(e.st.mode) === S_IFDIR && e.st.dev === dev) subdirs.push(e);
+        }
+        slot.subdirs = subdirs.sort((a, b) => Buffer.compare(a.name, b.name)).map((e) => fsPath(path, e.name));
+        this.listedEntries += slot.entries;
+        this.listedBytes += slot.bytes;
+      },
+      () => undefined,
+    ).finally(() => {
+      this.scansRunning--;
+      this.prefetchListings();
+    });
+    this.listings.set(key, slot);
+    return slot;
   }
 
   private async readExcludeFile(dir: Buffer, rel: Uint8Array): Promise<void> {

@@ -66,7 +66,11 @@ const ZERO = Buffer.alloc(SPARSE_BLOCK);
 const FCAPS_NAME = 'security.capability';
 
 function join(dir: Buffer, name: Uint8Array): Buffer {
-  return Buffer.concat([dir, Buffer.from('/'), name]);
+  const out = Buffer.allocUnsafe(dir.length + 1 + name.length);
+  out.set(dir, 0);
+  out[dir.length] = 0x2f;
+  out.set(name, dir.length + 1);
+  return out;
 }
 
 function parentOf(path: Uint8Array): Uint8Array {
@@ -131,7 +135,7 @@ class Extractor {
       if (!parent || !samePath(parent.path, parentPath)) {
         throw new PbsError('ECORRUPT', `entry ${nameToDisplay(e.path)} is outside its directory`, { offset: e.filenameOffset });
       }
-      const m = matchPatterns(this.patterns, pathKey(e.path.subarray(1)), e.kind === 'dir');
+      const m = this.patterns.length === 0 ? null : matchPatterns(this.patterns, pathKey(e.path.subarray(1)), e.kind === 'dir');
       const selected = m === null ? parent.selected : m === 'include';
       const name = baseName(e.path);
       if (e.kind === 'dir') {
@@ -216,7 +220,7 @@ class Extractor {
   }
 
   private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer, parent: OpenDir): Promise<void> {
-    const shown = nameToDisplay(e.path);
+    const shown = (): string => nameToDisplay(e.path); // for messages only
     if (!parent.fresh && (await lstat(path).then(() => true, () => false))) await this.clear(path, true);
     // What this restore creates belongs to the restoring user: chown is only needed for other owners.
     const ownerSet = parent.plainGroup && this.isOurs(e.metadata);
@@ -235,13 +239,13 @@ class Extractor {
         await this.drain(); // the target may still be on its way to the disk
         const target = await this.resolveLinkTarget(e.linkTarget!);
         if (target === null) {
-          this.warn(`hardlink ${shown}: target /${nameToDisplay(e.linkTarget!)} was not restored as a regular file, skipped`);
+          this.warn(`hardlink ${shown()}: target /${nameToDisplay(e.linkTarget!)} was not restored as a regular file, skipped`);
           return;
         }
         try {
           await link(target, path);
         } catch (err) {
-          this.warn(`cannot create hardlink ${shown}: ${(err as Error).message}`);
+          this.warn(`cannot create hardlink ${shown()}: ${(err as Error).message}`);
           return;
         }
         break;
@@ -254,14 +258,14 @@ class Extractor {
         try {
           fsx.mknod(path, type | 0o600, dev);
         } catch (err) {
-          this.warn(`cannot create ${e.kind} ${shown}: ${(err as Error).message}`);
+          this.warn(`cannot create ${e.kind} ${shown()}: ${(err as Error).message}`);
           return;
         }
         this.applyMetadata(path, e.metadata, false, { ownerSet });
         break;
       }
       default:
-        throw new PbsError('ECORRUPT', `cannot restore entry kind ${e.kind}`, { path: shown });
+        throw new PbsError('ECORRUPT', `cannot restore entry kind ${e.kind}`, { path: shown() });
     }
     this.stats.entries++;
   }

@@ -210,7 +210,12 @@ export function readU64(b: Uint8Array, at: number, what: string, pos: number): n
 }
 
 function putU64(view: DataView, at: number, v: number | bigint): void {
-  view.setBigUint64(at, typeof v === 'bigint' ? v : BigInt(v), true);
+  if (typeof v === 'bigint') view.setBigUint64(at, v, true);
+  else {
+    // A safe integer in two u32 halves: no BigInt per item.
+    view.setUint32(at, v >>> 0, true);
+    view.setUint32(at + 4, Math.floor(v / 0x100000000), true);
+  }
 }
 
 function checkU32(v: number, what: string): void {
@@ -236,8 +241,12 @@ export interface ItemHeader {
 /** spec §8.1 */
 export function encodeHeader(htype: bigint, contentSize: number): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE);
-  const view = dv(out);
-  view.setBigUint64(0, htype, true);
+  const view = new DataView(out.buffer);
+  const known = TYPE_LIMITS.get(htype);
+  if (known !== undefined) {
+    view.setUint32(0, known.low, true);
+    view.setUint32(4, known.high, true);
+  } else view.setBigUint64(0, htype, true);
   putU64(view, 8, contentSize + HEADER_SIZE);
   return out;
 }
@@ -284,16 +293,17 @@ const MAX_SIZES = new Map<bigint, number>([
 /** Per known item type: its value split in u32 halves and its content size rule (spec §8.4). */
 interface TypeLimits {
   htype: bigint;
+  low: number;
   high: number;
   fixed: number | undefined;
   max: number | undefined;
 }
 
 const TYPE_LIMITS = new Map<bigint, TypeLimits>(
-  [...TYPE_NAMES.keys()].map((t) => [t, { htype: t, high: Number(t >> 32n), fixed: FIXED_SIZES.get(t), max: MAX_SIZES.get(t) }]),
+  [...TYPE_NAMES.keys()].map((t) => [t, { htype: t, low: Number(t & 0xffffffffn), high: Number(t >> 32n), fixed: FIXED_SIZES.get(t), max: MAX_SIZES.get(t) }]),
 );
 /** By low half; the known types' low halves are all different (a collision would only cost the fast path). */
-const TYPES_BY_LOW = new Map<number, TypeLimits>([...TYPE_LIMITS.values()].map((l) => [Number(l.htype & 0xffffffffn), l]));
+const TYPES_BY_LOW = new Map<number, TypeLimits>([...TYPE_LIMITS.values()].map((l) => [l.low, l]));
 
 /** spec §8.4: fixed-size items must match exactly; variable ones stay under their limits. */
 export function checkItemSize(h: ItemHeader, pos: number): void {
@@ -349,12 +359,14 @@ export function encodeStat(stat: Stat): Uint8Array {
     throw new PbsError('EINVAL', `mtime nanoseconds ${stat.mtime.nanos} out of range`);
   }
   const out = new Uint8Array(STAT_SIZE);
-  const view = dv(out);
+  const view = new DataView(out.buffer);
   putU64(view, 0, stat.mode);
   putU64(view, 8, stat.flags);
   view.setUint32(16, stat.uid, true);
   view.setUint32(20, stat.gid, true);
-  view.setBigInt64(24, BigInt(stat.mtime.secs), true);
+  // i64 seconds as two halves: the high one is the floor, so negative times come out in two's complement.
+  view.setUint32(24, stat.mtime.secs >>> 0, true);
+  view.setInt32(28, Math.floor(stat.mtime.secs / 0x100000000), true);
   view.setUint32(32, stat.mtime.nanos, true);
   return out;
 }
