@@ -318,14 +318,16 @@ class Archiver {
 
   /**
    * Lists the directories the walk will enter next, in walk order: the rest of the current directory's
-   * subdirectories, each followed by what its own finished listing shows below it, then those of its parents. So
-   * scans overlap with archiving and run ahead through nested directories too (directory-heavy trees otherwise wait
-   * on each listing in turn).
+   * subdirectories, then those of its parents. So scans overlap with archiving (directory-heavy trees otherwise wait
+   * on each listing in turn). When files are not read (metadata mode), the walk is fast enough to catch up with
+   * that, so scans also run ahead through nested directories: each subdirectory is followed by what its own finished
+   * listing shows below it. (Where files are read, nesting would only hold more read-along contents in memory.)
    */
   private prefetchListings(): void {
     const room = (): boolean =>
       this.scansRunning < SCANS_RUNNING && this.listings.size < LISTINGS_READY && this.listedEntries < LISTED_ENTRIES &&
       this.listedBytes < LISTED_BYTES;
+    const nested = this.opts.lookupPrevious !== undefined;
     /** Starts `path` (on filesystem `dev`) and what is known below it; false once there is no room. */
     const visit = (path: Buffer, dev: bigint): boolean => {
       if (path === EMPTY_PATH) return true; // another filesystem: maybe skipped, listed when entered
@@ -335,7 +337,7 @@ class Archiver {
         if (!room()) return false;
         slot = this.startScan(path, key, dev);
       }
-      for (const sub of slot.subdirs ?? []) if (!visit(sub, dev)) return false;
+      if (nested) for (const sub of slot.subdirs ?? []) if (!visit(sub, dev)) return false;
       return true;
     };
     for (let f = this.frames.length - 1; f >= 0; f--) {
