@@ -95,7 +95,18 @@ const LISTED_ENTRIES = 32 * 1024;
 const SCAN_READ_BUDGET = 1024 * 1024;
 const LISTED_BYTES = 8 * 1024 * 1024;
 const EXCLUDE_FILE_BYTES = Buffer.from('.pxarexclude');
-const EMPTY_PATH = Buffer.alloc(0);
+/** A directory to list: its path and the key of its listing (computed once: the scan-ahead revisits it often). */
+interface DirRef {
+  path: Buffer;
+  key: string;
+}
+
+/** A subdirectory on another filesystem: maybe skipped, listed when entered. */
+const OTHER_FS: DirRef = { path: Buffer.alloc(0), key: '' };
+
+function dirRef(path: Buffer): DirRef {
+  return { path, key: path.toString('latin1') };
+}
 
 type Child = ScannedEntry;
 
@@ -106,7 +117,7 @@ interface ListingSlot {
   entries: number;
   bytes: number;
   /** Once finished: its subdirectories on the same filesystem, in walk order, to be listed ahead in turn. */
-  subdirs: Buffer[] | null;
+  subdirs: DirRef[] | null;
 }
 
 function fsPath(dir: Buffer, name: Uint8Array): Buffer {
@@ -209,8 +220,8 @@ class Archiver {
   private scansRunning = 0;
   private listedEntries = 0;
   private listedBytes = 0;
-  /** Per directory being walked: its subdirectories in walk order (EMPTY_PATH: another filesystem) and how many were entered. */
-  private readonly frames: { paths: Buffer[]; entered: number; dev: bigint }[] = [];
+  /** Per directory being walked: its subdirectories in walk order and how many were entered. */
+  private readonly frames: { paths: DirRef[]; entered: number; dev: bigint }[] = [];
   constructor(
     private readonly encoder: PxarEncoder,
     private readonly opts: ArchiverOptions,
@@ -251,15 +262,15 @@ class Archiver {
       children.push(e);
     }
     children.sort((a, b) => Buffer.compare(a.name, b.name));
-    const frame = { paths: [] as Buffer[], entered: 0, dev: this.currentDev };
-    for (const c of children) if (fileType(c.st.mode) === S_IFDIR) frame.paths.push(c.st.dev === this.currentDev ? fsPath(dir, c.name) : EMPTY_PATH);
+    const frame = { paths: [] as DirRef[], entered: 0, dev: this.currentDev };
+    for (const c of children) if (fileType(c.st.mode) === S_IFDIR) frame.paths.push(c.st.dev === this.currentDev ? dirRef(fsPath(dir, c.name)) : OTHER_FS);
     this.frames.push(frame);
     try {
       await this.dirEntries(dir, rel, children);
     } finally {
       this.frames.pop();
       // Listings of subdirectories never entered (excluded, or their entry failed) must not hold a slot.
-      for (const e of listing) if (!('error' in e) && fileType(e.st.mode) === S_IFDIR) this.dropListings(fsPath(dir, e.name));
+      for (const e of listing) if (!('error' in e) && fileType(e.st.mode) === S_IFDIR) this.dropListings(fsPath(dir, e.name).toString('latin1'));
     }
     if (cliText) await this.cliFile(cliText);
     this.patterns.length = patternCount;
@@ -288,7 +299,7 @@ class Archiver {
 
   /** A directory's entries with their metadata; taken from the prefetch when it was listed ahead. */
   private listDir(dir: Buffer): Promise<Listing> {
-    const ready = this.takeListing(dir);
+    const ready = this.takeListing(dir.toString('latin1'));
     this.prefetchListings();
     return ready ?? this.scan(dir);
   }
@@ -298,8 +309,7 @@ class Archiver {
     return this.opts.lookupPrevious ? scanDir(dir) : scanDir(dir, PREFETCH_MAX_FILE, SCAN_READ_BUDGET);
   }
 
-  private takeListing(dir: Buffer): Promise<Listing> | undefined {
-    const key = dir.toString('latin1');
+  private takeListing(key: string): Promise<Listing> | undefined {
     const got = this.listings.get(key);
     if (!got) return undefined;
     this.listings.delete(key);
@@ -309,11 +319,11 @@ class Archiver {
   }
 
   /** Forgets the listing of `dir` and those started below it. */
-  private dropListings(dir: Buffer): void {
-    const slot = this.listings.get(dir.toString('latin1'));
+  private dropListings(key: string): void {
+    const slot = this.listings.get(key);
     if (!slot) return;
-    this.takeListing(dir);
-    for (const sub of slot.subdirs ?? []) this.dropListings(sub);
+    this.takeListing(key);
+    for (const sub of slot.subdirs ?? []) this.dropListings(sub.key);
   }
 
   /**
@@ -329,13 +339,12 @@ class Archiver {
       this.listedBytes < LISTED_BYTES;
     const nested = this.opts.lookupPrevious !== undefined;
     /** Starts `path` (on filesystem `dev`) and what is known below it; false once there is no room. */
-    const visit = (path: Buffer, dev: bigint): boolean => {
-      if (path === EMPTY_PATH) return true; // another filesystem: maybe skipped, listed when entered
-      const key = path.toString('latin1');
-      let slot = this.listings.get(key);
+    const visit = (dir: DirRef, dev: bigint): boolean => {
+      if (dir === OTHER_FS) return true;
+      let slot = this.listings.get(dir.key);
       if (!slot) {
         if (!room()) return false;
-        slot = this.startScan(path, key, dev);
+        slot = this.startScan(dir.path, dir.key, dev);
       }
       if (nested) for (const sub of slot.subdirs ?? []) if (!visit(sub, dev)) return false;
       return true;
@@ -359,7 +368,7 @@ class Archiver {
           if (e.contents) slot.bytes += e.contents.byteLength;
           if (fileType(e.st.mode) === S_IFDIR && e.st.dev === dev) subdirs.push(e);
         }
-        slot.subdirs = subdirs.sort((a, b) => Buffer.compare(a.name, b.name)).map((e) => fsPath(path, e.name));
+        slot.subdirs = subdirs.sort((a, b) => Buffer.compare(a.name, b.name)).map((e) => dirRef(fsPath(path, e.name)));
         this.listedEntries += slot.entries;
         this.listedBytes += slot.bytes;
       },
