@@ -7,6 +7,7 @@ import { MAX_CHUNK_SIZE } from '../format/blob.js';
 import { type ExtractStats, extractArchive } from '../fs/extractor.js';
 import { readArchiveRange } from '../io/archive-stream.js';
 import { IndexReadAt } from '../io/index-read-at.js';
+import type { ChunkReader } from '../io/chunk-reader.js';
 import { type IndexReader, openIndex } from '../io/index-reader.js';
 import { PxarAccessor } from '../pxar/accessor.js';
 import { PxarDecoder } from '../pxar/decoder.js';
@@ -26,6 +27,9 @@ export interface SnapshotPxar {
   payload?: IndexReader;
   readAt: IndexReadAt;
   payloadReadAt?: IndexReadAt;
+  /** The decoded-chunk reader (and cache) behind both. */
+  reader: ChunkReader;
+  payloadPath?: string;
 }
 
 /**
@@ -42,14 +46,14 @@ export async function openSnapshotPxar(ds: Datastore, ref: SnapshotRef, name: st
   const index = await openIndex(opened.path);
   checkIndexAgainstManifest(index, opened.file, opts.codec, opened.path);
   const readAt = new IndexReadAt(index, reader, { path: opened.path });
-  if (!opened.file.filename.endsWith('.mpxar.didx')) return { fileName: opened.file.filename, index, readAt };
+  if (!opened.file.filename.endsWith('.mpxar.didx')) return { fileName: opened.file.filename, index, readAt, reader };
   const payloadName = `${base}.ppxar.didx`;
   const file = opened.manifest.files.find((f) => f.filename === payloadName);
   if (!file) throw new PbsError('ECORRUPT', `split archive without its payload ${payloadName}`, { path: opened.path });
   const payloadPath = join(ds.snapshotPath(ref), payloadName);
   const payload = await openIndex(payloadPath);
   checkIndexAgainstManifest(payload, file, opts.codec, payloadPath);
-  return { fileName: opened.file.filename, index, readAt, payload, payloadReadAt: new IndexReadAt(payload, reader, { path: payloadPath }) };
+  return { fileName: opened.file.filename, index, readAt, payload, payloadReadAt: new IndexReadAt(payload, reader, { path: payloadPath }), reader, payloadPath };
 }
 
 export async function openAccessor(archive: SnapshotPxar): Promise<PxarAccessor> {
@@ -74,6 +78,8 @@ export async function restoreTree(
       yield data;
     }
   })();
-  const decoder = await PxarDecoder.open(stream, { payload: archive.payloadReadAt });
+  // File contents are copied by the extractor (into its write batches): views save a copy per small file.
+  const payload = archive.payload && new IndexReadAt(archive.payload, archive.reader, { path: archive.payloadPath, views: true });
+  const decoder = await PxarDecoder.open(stream, { payload });
   return extractArchive(decoder, target, { patterns: opts.patterns, overwrite: opts.overwrite, onWarning: opts.onWarning });
 }

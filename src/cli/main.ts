@@ -2,19 +2,6 @@
 // The `pbsfs` command: one binary, subcommands registered by the files in commands/.
 import { Command, CommanderError } from 'commander';
 import { isPbsError } from '../errors.js';
-import { registerBackup } from './commands/backup.js';
-import { registerBenchmark } from './commands/benchmark.js';
-import { registerCatalog } from './commands/catalog.js';
-import { registerDatastore } from './commands/datastore.js';
-import { registerDebug } from './commands/debug.js';
-import { registerGroup } from './commands/group.js';
-import { registerKey } from './commands/key.js';
-import { registerMount } from './commands/mount.js';
-import { registerNamespace } from './commands/namespace.js';
-import { registerPxar } from './commands/pxar.js';
-import { registerRestore } from './commands/restore.js';
-import { registerSnapshot } from './commands/snapshot.js';
-import { registerStatus } from './commands/status.js';
 import { closeRuntime } from './context.js';
 
 // Archiving and restoring trees keep many small file system calls in flight; libuv's default of 4 threads
@@ -29,22 +16,50 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The command files, in help order, by the top-level commands they add (mount.ts also adds `pxar mount`). Only the
+ * file of the command being run is loaded: the others pull in modules (LevelDB, FUSE, QR codes, ...) whose loading
+ * would cost every command start-up time.
+ */
+const COMMAND_FILES: [names: string[], load: () => Promise<Register>][] = [
+  [['datastore'], async () => (await import('./commands/datastore.js')).registerDatastore],
+  [['namespace'], async () => (await import('./commands/namespace.js')).registerNamespace],
+  [['backup'], async () => (await import('./commands/backup.js')).registerBackup],
+  [['restore'], async () => (await import('./commands/restore.js')).registerRestore],
+  [['catalog'], async () => (await import('./commands/catalog.js')).registerCatalog],
+  [['snapshot'], async () => (await import('./commands/snapshot.js')).registerSnapshot],
+  [['group'], async () => (await import('./commands/group.js')).registerGroup],
+  [['key'], async () => (await import('./commands/key.js')).registerKey],
+  [['debug'], async () => (await import('./commands/debug.js')).registerDebug],
+  [['benchmark'], async () => (await import('./commands/benchmark.js')).registerBenchmark],
+  [['status'], async () => (await import('./commands/status.js')).registerStatus],
+  [['mount', 'seal', 'umount', 'pxar'], async () => (await import('./commands/mount.js')).registerMount],
+  [['pxar'], async () => (await import('./commands/pxar.js')).registerPxar],
+];
+
+/**
+ * The program with the commands that `command` needs (every command when it is not a known one: help, version,
+ * suggestions for a mistyped name).
+ */
+export async function buildProgram(command?: string): Promise<Command> {
   const program = new Command('pbsfs')
     .description('Filesystem gateway and tools for Proxmox Backup Server datastores')
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerDatastore, registerNamespace, registerBackup, registerRestore, registerCatalog, registerSnapshot, registerGroup, registerKey, registerDebug, registerBenchmark, registerStatus, registerMount, registerPxar]) {
-    register(program);
-  }
+  const known = command !== undefined && COMMAND_FILES.some(([names]) => names.includes(command));
+  const files = COMMAND_FILES.filter(([names]) => !known || names.includes(command));
+  for (const register of await Promise.all(files.map(([, load]) => load()))) register(program);
   return program;
 }
 
 /** Exit codes: 0 ok, 1 operation failed, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    // The command is the first argument; an option there (--help, --version) needs every command.
+    const program = await buildProgram(argv[2]?.startsWith('-') ? undefined : argv[2]);
     await program.parseAsync(argv);
     return 0;
   } catch (e) {

@@ -95,9 +95,30 @@ const LISTED_ENTRIES = 32 * 1024;
 const SCAN_READ_BUDGET = 1024 * 1024;
 const LISTED_BYTES = 8 * 1024 * 1024;
 const EXCLUDE_FILE_BYTES = Buffer.from('.pxarexclude');
-const EMPTY_PATH = Buffer.alloc(0);
+/** A directory to list: its path and the key of its listing (computed once: the scan-ahead revisits it often). */
+interface DirRef {
+  path: Buffer;
+  key: string;
+}
+
+/** A subdirectory on another filesystem: maybe skipped, listed when entered. */
+const OTHER_FS: DirRef = { path: Buffer.alloc(0), key: '' };
+
+function dirRef(path: Buffer): DirRef {
+  return { path, key: path.toString('latin1') };
+}
 
 type Child = ScannedEntry;
+
+/** A directory listing started ahead of the walk. */
+interface ListingSlot {
+  p: Promise<Listing>;
+  /** Entries and bytes read along, once finished (they count against the read-ahead bounds). */
+  entries: number;
+  bytes: number;
+  /** Once finished: its subdirectories on the same filesystem, in walk order, to be listed ahead in turn. */
+  subdirs: DirRef[] | null;
+}
 
 function fsPath(dir: Buffer, name: Uint8Array): Buffer {
   return Buffer.concat([dir, Buffer.from('/'), name]);
@@ -194,13 +215,13 @@ class Archiver {
   readonly stats: ArchiveStats = { entries: 0, fileBytes: 0, reused: 0, warnings: 0 };
   private readonly patterns: PathPattern[];
   private readonly hardlinks = new Map<string, { path: Uint8Array; offset: number }>();
-  /** Directory listings started ahead of the walk, by path; `entries` once finished. */
-  private readonly listings = new Map<string, { p: Promise<Listing>; entries: number; bytes: number }>();
+  /** Directory listings started ahead of the walk, by path. */
+  private readonly listings = new Map<string, ListingSlot>();
   private scansRunning = 0;
   private listedEntries = 0;
   private listedBytes = 0;
-  /** Per directory being walked: its subdirectories in walk order, how many were listed ahead and how many entered. */
-  private readonly frames: { paths: Buffer[]; next: number; entered: number }[] = [];
+  /** Per directory being walked: its subdirectories in walk order and how many were entered. */
+  private readonly frames: { paths: DirRef[]; entered: number; dev: bigint }[] = [];
   constructor(
     private readonly encoder: PxarEncoder,
     private readonly opts: ArchiverOptions,
@@ -241,15 +262,15 @@ class Archiver {
       children.push(e);
     }
     children.sort((a, b) => Buffer.compare(a.name, b.name));
-    const frame = { paths: [] as Buffer[], next: 0, entered: 0 };
-    for (const c of children) if (fileType(c.st.mode) === S_IFDIR) frame.paths.push(c.st.dev === this.currentDev ? fsPath(dir, c.name) : EMPTY_PATH);
+    const frame = { paths: [] as DirRef[], entered: 0, dev: this.currentDev };
+    for (const c of children) if (fileType(c.st.mode) === S_IFDIR) frame.paths.push(c.st.dev === this.currentDev ? dirRef(fsPath(dir, c.name)) : OTHER_FS);
     this.frames.push(frame);
     try {
       await this.dirEntries(dir, rel, children);
     } finally {
       this.frames.pop();
-      // listings of subdirectories never entered (their entry failed) must not hold a slot
-      for (let i = frame.entered; i < frame.next; i++) this.takeListing(frame.paths[i]!);
+      // Listings of subdirectories never entered (excluded, or their entry failed) must not hold a slot.
+      for (const e of listing) if (!('error' in e) && fileType(e.st.mode) === S_IFDIR) this.dropListings(fsPath(dir, e.name).toString('latin1'));
     }
     if (cliText) await this.cliFile(cliText);
     this.patterns.length = patternCount;
@@ -278,7 +299,7 @@ class Archiver {
 
   /** A directory's entries with their metadata; taken from the prefetch when it was listed ahead. */
   private listDir(dir: Buffer): Promise<Listing> {
-    const ready = this.takeListing(dir);
+    const ready = this.takeListing(dir.toString('latin1'));
     this.prefetchListings();
     return ready ?? this.scan(dir);
   }
@@ -288,8 +309,7 @@ class Archiver {
     return this.opts.lookupPrevious ? scanDir(dir) : scanDir(dir, PREFETCH_MAX_FILE, SCAN_READ_BUDGET);
   }
 
-  private takeListing(dir: Buffer): Promise<Listing> | undefined {
-    const key = dir.toString('latin1');
+  private takeListing(key: string): Promise<Listing> | undefined {
     const got = this.listings.get(key);
     if (!got) return undefined;
     this.listings.delete(key);
@@ -298,41 +318,67 @@ class Archiver {
     return got.p;
   }
 
+  /** Forgets the listing of `dir` and those started below it. */
+  private dropListings(key: string): void {
+    const slot = this.listings.get(key);
+    if (!slot) return;
+    this.takeListing(key);
+    for (const sub of slot.subdirs ?? []) this.dropListings(sub.key);
+  }
+
   /**
-   * Lists the directories the walk will enter next (the rest of the current directory's subdirectories, then
-   * those of its parents), so their scans overlap with archiving (directory-heavy trees otherwise wait on each
-   * listing in turn).
+   * Lists the directories the walk will enter next, in walk order: the rest of the current directory's
+   * subdirectories, then those of its parents. So scans overlap with archiving (directory-heavy trees otherwise wait
+   * on each listing in turn). When files are not read (metadata mode), the walk is fast enough to catch up with
+   * that, so scans also run ahead through nested directories: each subdirectory is followed by what its own finished
+   * listing shows below it. (Where files are read, nesting would only hold more read-along contents in memory.)
    */
   private prefetchListings(): void {
     const room = (): boolean =>
       this.scansRunning < SCANS_RUNNING && this.listings.size < LISTINGS_READY && this.listedEntries < LISTED_ENTRIES &&
       this.listedBytes < LISTED_BYTES;
-    for (let f = this.frames.length - 1; f >= 0 && room(); f--) {
-      const frame = this.frames[f]!;
-      frame.next = Math.max(frame.next, frame.entered);
-      while (frame.next < frame.paths.length && room()) {
-        const path = frame.paths[frame.next++]!;
-        if (path === EMPTY_PATH) continue; // another filesystem: maybe skipped, listed when entered
-        const key = path.toString('latin1');
-        const slot = { p: this.scan(path), entries: 0, bytes: 0 };
-        this.scansRunning++;
-        slot.p.then(
-          (l) => {
-            if (this.listings.get(key) === slot) {
-              slot.entries = l.length;
-              for (const e of l) if ('contents' in e && e.contents) slot.bytes += e.contents.byteLength;
-              this.listedEntries += slot.entries;
-              this.listedBytes += slot.bytes;
-            }
-          },
-          () => undefined,
-        ).finally(() => {
-          this.scansRunning--;
-          this.prefetchListings();
-        });
-        this.listings.set(key, slot);
+    const nested = this.opts.lookupPrevious !== undefined;
+    /** Starts `path` (on filesystem `dev`) and what is known below it; false once there is no room. */
+    const visit = (dir: DirRef, dev: bigint): boolean => {
+      if (dir === OTHER_FS) return true;
+      let slot = this.listings.get(dir.key);
+      if (!slot) {
+        if (!room()) return false;
+        slot = this.startScan(dir.path, dir.key, dev);
       }
+      if (nested) for (const sub of slot.subdirs ?? []) if (!visit(sub, dev)) return false;
+      return true;
+    };
+    for (let f = this.frames.length - 1; f >= 0; f--) {
+      const frame = this.frames[f]!;
+      for (let i = frame.entered; i < frame.paths.length; i++) if (!visit(frame.paths[i]!, frame.dev)) return;
     }
+  }
+
+  private startScan(path: Buffer, key: string, dev: bigint): ListingSlot {
+    const slot: ListingSlot = { p: this.scan(path), entries: 0, bytes: 0, subdirs: null };
+    this.scansRunning++;
+    slot.p.then(
+      (l) => {
+        if (this.listings.get(key) !== slot) return;
+        slot.entries = l.length;
+        const subdirs: ScannedEntry[] = [];
+        for (const e of l) {
+          if ('error' in e) continue;
+          if (e.contents) slot.bytes += e.contents.byteLength;
+          if (fileType(e.st.mode) === S_IFDIR && e.st.dev === dev) subdirs.push(e);
+        }
+        slot.subdirs = subdirs.sort((a, b) => Buffer.compare(a.name, b.name)).map((e) => dirRef(fsPath(path, e.name)));
+        this.listedEntries += slot.entries;
+        this.listedBytes += slot.bytes;
+      },
+      () => undefined,
+    ).finally(() => {
+      this.scansRunning--;
+      this.prefetchListings();
+    });
+    this.listings.set(key, slot);
+    return slot;
   }
 
   private async readExcludeFile(dir: Buffer, rel: Uint8Array): Promise<void> {

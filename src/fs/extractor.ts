@@ -1,8 +1,8 @@
 // Restores a decoded pxar archive (spec §8.4) into a directory with all metadata, never writing outside it:
 // every path is built from names the decoder validated, below directories this extractor created or checked
 // with lstat (so no symlink, from the archive or not, is ever followed), and hardlink targets are resolved the same way.
-import { close as fsClose, constants as C, open as fsOpen, write as fsWrite } from 'node:fs';
-import { chmod, lchown, link, lstat, mkdir, open, realpath, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { chmodSync, close as fsClose, constants as C, lchownSync, lstatSync, mkdirSync, open as fsOpen, symlinkSync, write as fsWrite } from 'node:fs';
+import { link, lstat, mkdir, open, realpath, unlink, type FileHandle } from 'node:fs/promises';
 import { PbsError } from '../errors.js';
 import type { PxarDecoder } from '../pxar/decoder.js';
 import { S_IFDIR, S_IFIFO, S_IFSOCK, deviceToDevT, fileType, type Metadata, type PxarEntry } from '../pxar/format.js';
@@ -10,6 +10,7 @@ import { nameToDisplay } from '../pxar/names.js';
 import { chattrFromPxarFlags } from './chattr.js';
 import { errnoOf } from './errno.js';
 import { nativeFs } from './native-fs.js';
+import { NewFileBatch } from './new-file-batch.js';
 import { matchPatterns, parsePattern, pathKey, type PathPattern } from './patterns.js';
 import { XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT, accessAclXattr, defaultAclXattr } from './posix-acl.js';
 
@@ -39,22 +40,37 @@ interface OpenDir {
   real: Buffer | null;
   /** Made by this restore: nothing can be in the way of its entries. */
   fresh: boolean;
+  /** Entries created in it get the restoring user's group (no set-group-ID bit on it). */
+  plainGroup: boolean;
+  /** Made by this restore inside a plainGroup directory: owned by the restoring user and group. */
+  ownedByUs: boolean;
 }
 
-/** Small files are written concurrently, so the restore is not one file system round trip after another. */
+/**
+ * Small files are written concurrently, so the restore is not one file system round trip after another. Quick calls
+ * (mkdir, symlink, chown, chmod) are made synchronously: a thread-pool round trip costs the JS thread more than the
+ * call (each hand-off wakes another CPU).
+ */
 const SMALL_FILE = 1024 * 1024;
 const MAX_IN_FLIGHT = 16;
 
 /** A batch of small files is written once it holds this many files or bytes. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 512 * 1024;
+/** Finished batches kept for reuse (each holds BATCH_BYTES + SMALL_FILE of buffer). */
+const SPARE_BATCHES = 4;
 
 const SPARSE_BLOCK = 64 * 1024;
+const S_ISGID = 0o2000;
 const ZERO = Buffer.alloc(SPARSE_BLOCK);
 const FCAPS_NAME = 'security.capability';
 
 function join(dir: Buffer, name: Uint8Array): Buffer {
-  return Buffer.concat([dir, Buffer.from('/'), name]);
+  const out = Buffer.allocUnsafe(dir.length + 1 + name.length);
+  out.set(dir, 0);
+  out[dir.length] = 0x2f;
+  out.set(name, dir.length + 1);
+  return out;
 }
 
 function parentOf(path: Uint8Array): Uint8Array {
@@ -80,6 +96,8 @@ class Extractor {
 
   constructor(
     private readonly root: Buffer,
+    /** The target has no set-group-ID bit: what is created in it gets the restoring user's group. */
+    private readonly rootPlainGroup: boolean,
     private readonly opts: ExtractOptions,
   ) {
     this.patterns = (opts.patterns ?? []).map((p) => parsePattern(p, '', 'include'));
@@ -105,7 +123,10 @@ class Extractor {
     for (let e = await decoder.next(); e !== null; e = await decoder.next()) {
       this.opts.onEntry?.(e);
       if (e.filenameOffset === null) {
-        this.dirs.push({ path: e.path, name: new Uint8Array(0), meta: e.metadata, selected: this.patterns.length === 0, real: this.root, fresh: false });
+        this.dirs.push({
+          path: e.path, name: new Uint8Array(0), meta: e.metadata, selected: this.patterns.length === 0, real: this.root, fresh: false,
+          plainGroup: this.rootPlainGroup, ownedByUs: false,
+        });
         continue;
       }
       const parentPath = parentOf(e.path);
@@ -114,23 +135,24 @@ class Extractor {
       if (!parent || !samePath(parent.path, parentPath)) {
         throw new PbsError('ECORRUPT', `entry ${nameToDisplay(e.path)} is outside its directory`, { offset: e.filenameOffset });
       }
-      const m = matchPatterns(this.patterns, pathKey(e.path.subarray(1)), e.kind === 'dir');
+      const m = this.patterns.length === 0 ? null : matchPatterns(this.patterns, pathKey(e.path.subarray(1)), e.kind === 'dir');
       const selected = m === null ? parent.selected : m === 'include';
       const name = baseName(e.path);
       if (e.kind === 'dir') {
-        this.dirs.push({ path: e.path, name, meta: e.metadata, selected, real: null, fresh: false });
+        this.dirs.push({ path: e.path, name, meta: e.metadata, selected, real: null, fresh: false, plainGroup: false, ownedByUs: false });
         if (selected) await this.ensureDir(this.dirs.length - 1);
         continue;
       }
       if (!selected) continue;
-      const dir = await this.ensureDir(this.dirs.length - 1);
-      await this.entry(decoder, e, join(dir, name), this.dirs[this.dirs.length - 1]!.fresh);
+      const top = this.dirs[this.dirs.length - 1]!;
+      const dir = top.real ?? (await this.ensureDir(this.dirs.length - 1));
+      await this.entry(decoder, e, join(dir, name), top);
     }
     while (this.dirs.length > 0) await this.closeDir();
     await this.drain();
     // Directory metadata last, children before parents: their times would move otherwise, and a
     // read-only mode must not stop children from being created.
-    for (const d of this.closed) await this.applyMetadata(d.real!, d.meta, false);
+    for (const d of this.closed) this.applyMetadata(d.real!, d.meta, false, { ownerSet: d.ownedByUs && this.isOurs(d.meta) });
   }
 
   /** Files being written in the background (small ones, whose contents are already in memory). */
@@ -157,26 +179,24 @@ class Extractor {
   private async ensureDir(i: number): Promise<Buffer> {
     const d = this.dirs[i]!;
     if (d.real) return d.real;
-    const path = join(await this.ensureDir(i - 1), d.name);
+    const parent = this.dirs[i - 1]!;
+    const path = join(parent.real ?? (await this.ensureDir(i - 1)), d.name);
     // Inside a directory this restore made nothing is in the way (unless the archive names an entry twice).
-    const made = this.dirs[i - 1]!.fresh && (await mkdir(path, 0o700).then(() => true, (e: unknown) => {
-      if (errnoOf(e) !== 'EEXIST') throw e;
-      return false;
-    }));
-    if (made) {
-      d.real = path;
-      d.fresh = true;
-      return path;
+    if (!(parent.fresh && mkdirFresh(path))) {
+      const existing = await lstat(path).catch(() => null);
+      if (existing?.isDirectory()) {
+        d.real = path;
+        d.plainGroup = (existing.mode & S_ISGID) === 0;
+        return path;
+      }
+      if (existing) await this.clear(path, false);
+      mkdirSync(path, 0o700);
     }
-    const existing = await lstat(path).catch(() => null);
-    if (existing?.isDirectory()) {
-      d.real = path;
-      return path;
-    }
-    if (existing) await this.clear(path, false);
-    await mkdir(path, 0o700);
     d.real = path;
     d.fresh = true;
+    // A new directory takes the group (and set-group-ID bit) of a set-group-ID parent.
+    d.plainGroup = parent.plainGroup;
+    d.ownedByUs = parent.plainGroup;
     return path;
   }
 
@@ -199,34 +219,33 @@ class Extractor {
     this.stats.entries += d.real ? 1 : 0;
   }
 
-  private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer, fresh: boolean): Promise<void> {
-    const shown = nameToDisplay(e.path);
-    if (!fresh && (await lstat(path).then(() => true, () => false))) await this.clear(path, true);
+  private async entry(decoder: PxarDecoder, e: PxarEntry, path: Buffer, parent: OpenDir): Promise<void> {
+    const shown = (): string => nameToDisplay(e.path); // for messages only
+    if (!parent.fresh && (await lstat(path).then(() => true, () => false))) await this.clear(path, true);
+    // What this restore creates belongs to the restoring user: chown is only needed for other owners.
+    const ownerSet = parent.plainGroup && this.isOurs(e.metadata);
     const fsx = nativeFs();
     const mode = e.metadata.stat.mode;
     switch (e.kind) {
       case 'file':
-        if ((e.size ?? 0) <= SMALL_FILE) {
-          const parts: Uint8Array[] = [];
-          for await (const piece of decoder.contents()) parts.push(Uint8Array.prototype.slice.call(piece));
-          await this.writeSmallFile(parts, e, path);
-        } else await this.writeFile(decoder, e, path);
+        if ((e.size ?? 0) <= SMALL_FILE) await this.smallFile(decoder, e, path, ownerSet);
+        else await this.writeFile(decoder, e, path);
         break;
       case 'symlink':
-        await symlink(Buffer.from(e.linkTarget!), path);
-        await this.applyMetadata(path, e.metadata, true);
+        symlinkSync(Buffer.from(e.linkTarget!), path);
+        this.applyMetadata(path, e.metadata, true, { ownerSet });
         break;
       case 'hardlink': {
         await this.drain(); // the target may still be on its way to the disk
         const target = await this.resolveLinkTarget(e.linkTarget!);
         if (target === null) {
-          this.warn(`hardlink ${shown}: target /${nameToDisplay(e.linkTarget!)} was not restored as a regular file, skipped`);
+          this.warn(`hardlink ${shown()}: target /${nameToDisplay(e.linkTarget!)} was not restored as a regular file, skipped`);
           return;
         }
         try {
           await link(target, path);
         } catch (err) {
-          this.warn(`cannot create hardlink ${shown}: ${(err as Error).message}`);
+          this.warn(`cannot create hardlink ${shown()}: ${(err as Error).message}`);
           return;
         }
         break;
@@ -239,57 +258,79 @@ class Extractor {
         try {
           fsx.mknod(path, type | 0o600, dev);
         } catch (err) {
-          this.warn(`cannot create ${e.kind} ${shown}: ${(err as Error).message}`);
+          this.warn(`cannot create ${e.kind} ${shown()}: ${(err as Error).message}`);
           return;
         }
-        await this.applyMetadata(path, e.metadata, false);
+        this.applyMetadata(path, e.metadata, false, { ownerSet });
         break;
       }
       default:
-        throw new PbsError('ECORRUPT', `cannot restore entry kind ${e.kind}`, { path: shown });
+        throw new PbsError('ECORRUPT', `cannot restore entry kind ${e.kind}`, { path: shown() });
     }
     this.stats.entries++;
   }
 
-  /** Small plain files waiting to be written together (see writeNewFiles). */
-  private batch = emptyBatch();
+  /** Batches whose job has finished, for reuse: their buffers are large. */
+  private readonly spareBatches: NewFileBatch[] = [];
+  /** Small plain files waiting to be written together (see NewFileBatch). */
+  private batch = this.newBatch();
+
+  private newBatch(): NewFileBatch {
+    return this.spareBatches.pop() ?? new NewFileBatch(BATCH_BYTES + SMALL_FILE, BATCH_FILES);
+  }
 
   private async flushBatch(): Promise<void> {
     const b = this.batch;
-    if (b.paths.length === 0) return;
-    this.batch = emptyBatch();
+    if (b.count === 0) return;
+    this.batch = this.newBatch();
     await this.spawn(async () => {
-      const warnings = await nativeFs().writeNewFiles(b.paths, b.datas, b.params);
+      const warnings = await b.write();
       this.stats.fileBytes += b.bytes;
       warnings.forEach((w, i) => {
         if (!w) return;
-        const shown = b.paths[i]!.toString();
+        const shown = b.path(i);
         if (w.owner) this.metaFailed('set ownership', shown, w.owner);
         if (w.mode) this.metaFailed('set the mode', shown, w.mode);
         if (w.times) this.metaFailed('set times', shown, w.times);
       });
+      b.reset();
+      if (this.spareBatches.length < SPARE_BATCHES) this.spareBatches.push(b);
     });
   }
 
-  private async writeSmallFile(parts: Uint8Array[], e: PxarEntry, path: Buffer): Promise<void> {
-    // Plain files get their final mode at creation (umask is 0 during a restore) and keep the restoring user
-    // as owner when that is the archived owner: two system calls fewer per file.
-    const st = e.metadata.stat;
-    const noAcl = accessAclXattr(e.metadata.acl, st.mode, '') === null;
+  /**
+   * A file of at most SMALL_FILE bytes. Plain files get their final mode at creation (umask is 0 during a restore)
+   * and keep the restoring user as owner when that is the archived owner: two system calls fewer per file. The
+   * common case (no xattrs, ACLs, fcaps, flags or project id, no zero block to leave as a hole) goes into a batch.
+   */
+  private async smallFile(decoder: PxarDecoder, e: PxarEntry, path: Buffer, ownerSet: boolean): Promise<void> {
+    const meta = e.metadata;
+    const st = meta.stat;
+    const noAcl = accessAclXattr(meta.acl, st.mode, '') === null;
     const plainMode = (st.mode & 0o7000) === 0 && noAcl;
     const mode = plainMode ? st.mode & 0o777 : 0o600;
-    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const meta = e.metadata;
-    const ownerSet = st.uid === this.euid && st.gid === this.egid;
-    if (noAcl && meta.xattrs.length === 0 && meta.fcaps === null && meta.quotaProjectId === null && st.flags === 0 && !hasZeroBlock(data)) {
-      // The common case goes into a batch: create, write, owner, mode, mtime, many files per thread-pool job.
+    const size = e.size ?? 0;
+    let data: Uint8Array;
+    if (noAcl && meta.xattrs.length === 0 && meta.fcaps === null && meta.quotaProjectId === null && st.flags === 0) {
       const b = this.batch;
-      b.paths.push(path);
-      b.datas.push(data);
-      b.params.push(mode, ownerSet ? -1 : st.uid, ownerSet ? -1 : st.gid, plainMode ? -1 : st.mode & 0o7777, st.mtime.secs, st.mtime.nanos);
-      b.bytes += data.byteLength;
-      if (b.paths.length >= BATCH_FILES || b.bytes >= BATCH_BYTES) await this.flushBatch();
-      return;
+      const view = b.reserve(size);
+      let got = 0;
+      for await (const piece of decoder.contents()) {
+        view.set(piece, got);
+        got += piece.byteLength;
+      }
+      if (!hasZeroBlock(view)) {
+        b.add(path, size, { mode, uid: ownerSet ? -1 : st.uid, gid: ownerSet ? -1 : st.gid, chmodMode: plainMode ? -1 : st.mode & 0o7777, mtime: st.mtime });
+        if (b.count >= BATCH_FILES || b.bytes >= BATCH_BYTES) await this.flushBatch();
+        return;
+      }
+      data = Uint8Array.prototype.slice.call(view);
+      b.drop();
+    } else {
+      // Copied: the pieces are views of the archive's chunks, which the file must not keep alive.
+      const parts: Uint8Array[] = [];
+      for await (const piece of decoder.contents()) parts.push(Uint8Array.prototype.slice.call(piece));
+      data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     }
     await this.spawn(async () => {
       if (hasZeroBlock(data)) {
@@ -303,12 +344,17 @@ class Extractor {
         await writeNewFile(path, data, mode);
         this.stats.fileBytes += data.byteLength;
       }
-      await this.applyMetadata(path, meta, false, { ownerSet, modeSet: plainMode });
+      this.applyMetadata(path, meta, false, { ownerSet, modeSet: plainMode });
     });
   }
 
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
+
+  /** The archived owner is the restoring user and group. */
+  private isOurs(meta: Metadata): boolean {
+    return meta.stat.uid === this.euid && meta.stat.gid === this.egid;
+  }
 
   /** Writes pieces from `pos` on, leaving holes where whole blocks are zero; returns the end position. */
   private async writeSparse(fh: FileHandle, pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, pos: number): Promise<number> {
@@ -342,7 +388,7 @@ class Extractor {
     } finally {
       await fh.close();
     }
-    await this.applyMetadata(path, e.metadata, false);
+    this.applyMetadata(path, e.metadata, false);
   }
 
   /** The restored regular file at archive path `target`, reached without following any symlink; null if none. */
@@ -362,11 +408,17 @@ class Extractor {
    * Owner, xattrs, fcaps, ACLs, mode, project id, times, then chattr flags (last: immutable/append would block the rest).
    * Ownership comes first because chown clears set-id bits and capabilities.
    */
-  private async applyMetadata(path: Buffer, meta: Metadata, isSymlink: boolean, done: { ownerSet?: boolean; modeSet?: boolean } = {}): Promise<void> {
+  private applyMetadata(path: Buffer, meta: Metadata, isSymlink: boolean, done: { ownerSet?: boolean; modeSet?: boolean } = {}): void {
     const fsx = nativeFs();
     const shown = path.toString();
     const st = meta.stat;
-    if (!done.ownerSet) await lchown(path, st.uid, st.gid).catch((e: unknown) => this.metaFailed('set ownership', shown, e));
+    if (!done.ownerSet) {
+      try {
+        lchownSync(path, st.uid, st.gid);
+      } catch (e) {
+        this.metaFailed('set ownership', shown, e);
+      }
+    }
     if (!isSymlink) {
       for (const x of meta.xattrs) {
         try {
@@ -387,7 +439,13 @@ class Extractor {
           this.metaFailed('set ACLs', shown, e);
         }
       }
-      if (!done.modeSet) await chmod(path, st.mode & 0o7777).catch((e: unknown) => this.metaFailed('set the mode', shown, e));
+      if (!done.modeSet) {
+        try {
+          chmodSync(path, st.mode & 0o7777);
+        } catch (e) {
+          this.metaFailed('set the mode', shown, e);
+        }
+      }
       if (meta.fcaps !== null) {
         try {
           fsx.lsetxattr(path, FCAPS_NAME, meta.fcaps);
@@ -425,8 +483,15 @@ class Extractor {
   }
 }
 
-function emptyBatch(): { paths: Buffer[]; datas: Uint8Array[]; params: number[]; bytes: number } {
-  return { paths: [], datas: [], params: [], bytes: 0 };
+/** Creates a directory inside a fresh one; false when the name exists already (an archive naming an entry twice). */
+function mkdirFresh(path: Buffer): boolean {
+  try {
+    mkdirSync(path, 0o700);
+    return true;
+  } catch (e) {
+    if (errnoOf(e) !== 'EEXIST') throw e;
+    return false;
+  }
 }
 
 function hasZeroBlock(data: Uint8Array): boolean {
@@ -469,7 +534,7 @@ export async function extractArchive(decoder: PxarDecoder, target: string, opts:
     throw new PbsError('EIO', `cannot create target directory: ${(e as Error).message}`, { path: target, cause: e });
   }
   const root = Buffer.from(await realpath(target));
-  const x = new Extractor(root, opts);
+  const x = new Extractor(root, (lstatSync(root).mode & S_ISGID) === 0, opts);
   // Modes given at creation must not be masked (files that need it are chmod-ed anyway).
   const umask = process.umask(0);
   try {

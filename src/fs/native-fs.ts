@@ -23,11 +23,12 @@ export interface NativeFs {
   setProjid(path: FsPath, projid: number): boolean;
   /**
    * Creates each file (O_EXCL, O_NOFOLLOW) with its data and sets owner (uid -1: keep), mode (chmodMode -1: the
-   * creation mode is final) and mtime, in order, in one thread-pool job. `params` holds 6 numbers per file: mode, uid,
-   * gid, chmodMode, mtimeSec, mtimeNsec. Resolves a sparse array of the metadata calls that failed per file; rejects
+   * creation mode is final) and mtime, in order, in one thread-pool job. `paths` holds each path followed by a NUL,
+   * `datas` the contents back to back, `params` 7 numbers per file: length, mode, uid, gid, chmodMode, mtimeSec,
+   * mtimeNsec (see new-file-batch.ts). Resolves a sparse array of the metadata calls that failed per file; rejects
    * with the errno error of the first file that could not be created or written (its `index` set).
    */
-  writeNewFiles(paths: Uint8Array[], datas: Uint8Array[], params: number[]): Promise<(NewFileWarnings | undefined)[]>;
+  writeNewFiles(paths: Uint8Array, datas: Uint8Array, params: Float64Array): Promise<(NewFileWarnings | undefined)[]>;
   /** linux/fs.h bit of each chattr flag pxar maps. */
   readonly FS_FL: Readonly<Record<'APPEND' | 'NOATIME' | 'COMPR' | 'NOCOW' | 'NODUMP' | 'DIRSYNC' | 'IMMUTABLE' | 'SYNC' | 'NOCOMP' | 'PROJINHERIT', number>>;
 }

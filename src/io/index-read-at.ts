@@ -25,6 +25,11 @@ export interface IndexReadAtOptions {
   readAhead?: number;
   /** Shared limit on prefetches in flight; default: a private budget of `readAhead`. */
   budget?: PrefetchBudget;
+  /**
+   * Return small reads as views of the decoded chunk instead of copies (default false). For readers that copy what
+   * they keep themselves, such as a restore writing file contents out.
+   */
+  views?: boolean;
 }
 
 /** One detected reader position; several readers of the same archive each keep their own. */
@@ -72,7 +77,7 @@ export class IndexReadAt implements ReadAt {
         const data = await this.reader.read(slot.digest, slot.end - slot.start);
         const view = data.subarray(offset - slot.start, offset - slot.start + length);
         // Small reads are metadata that callers may keep (names, xattrs): a view would pin the whole chunk.
-        return length <= SMALL_READ ? view.slice() : view;
+        return length <= SMALL_READ && !this.opts.views ? view.slice() : view;
       }
       const parts = await Promise.all(
         Array.from({ length: last - first + 1 }, (_, k) => {

@@ -6,7 +6,7 @@ import {
   PXAR_PRELUDE, PXAR_SYMLINK, PXAR_XATTR, PXAR_ACL_USER, PXAR_ACL_GROUP, PXAR_ACL_GROUP_OBJ, PXAR_ACL_DEFAULT,
   PXAR_ACL_DEFAULT_USER, PXAR_ACL_DEFAULT_GROUP, PXAR_FCAPS, PXAR_QUOTA_PROJID, STAT_SIZE, STAT_V1_SIZE, applyAttribute, emptyMetadata, kindWithoutContent, metadataOf,
   parseDevice, parseFilename, parseHardlink, parseHeader, parsePayloadRef, parseStat, parseStatV1, parseSymlink,
-  copyBytes, dv, typeName, type ItemHeader, type Metadata, type PxarEntry,
+  copyBytes, dv, parseHeaderAt, typeName, type Metadata, type PositionedHeader, type PxarEntry,
 } from './format.js';
 import { parseGoodbyeItem } from './goodbye.js';
 import { joinPath } from './names.js';
@@ -20,20 +20,31 @@ const ATTRIBUTE_TYPES = new Set<bigint>([
 ]);
 const CONTENT_PIECE = 1 << 20;
 
-export interface PositionedHeader extends ItemHeader {
-  pos: number;
+export type { PositionedHeader };
+
+/** The next item header when it is buffered already; undefined: read it with readHeaderOrEof. */
+function bufferedHeader(r: SeqReader): PositionedHeader | undefined {
+  const pos = r.position;
+  const b = r.takeBuffered(HEADER_SIZE);
+  return b === null ? undefined : parseHeaderAt(b, 0, pos);
 }
 
 export async function readHeaderOrEof(r: SeqReader): Promise<PositionedHeader | null> {
   const pos = r.position;
   const b = await r.readExactOrEof(HEADER_SIZE, 'item header');
-  return b === null ? null : { ...parseHeader(b, 0, pos), pos };
+  return b === null ? null : parseHeaderAt(b, 0, pos);
 }
 
 export async function readHeader(r: SeqReader, what: string): Promise<PositionedHeader> {
-  const h = await readHeaderOrEof(r);
+  const h = bufferedHeader(r) ?? (await readHeaderOrEof(r));
   if (h === null) throw new PbsError('ECORRUPT', `archive truncated: expected ${what}`, { offset: r.position });
   return h;
+}
+
+/** The content of a kept item when it is buffered already (null: read it with readContent). */
+function bufferedContent(r: SeqReader, h: PositionedHeader): Uint8Array | null {
+  const size = h.fullSize - HEADER_SIZE;
+  return size > MAX_PRELUDE_SIZE ? null : r.takeBuffered(size);
 }
 
 /** Content of an item that is kept in memory; every such type has a small size limit (spec §8.4). */
@@ -59,7 +70,7 @@ export async function readEntryAt(
 ): Promise<DecodedEntry> {
   if (h.htype === PXAR_HARDLINK) {
     if (filenameOffset === null) throw new PbsError('ECORRUPT', 'archive root is a hardlink', { offset: h.pos });
-    const link = parseHardlink(await readContent(r, h), h.pos);
+    const link = parseHardlink(bufferedContent(r, h) ?? (await readContent(r, h)), h.pos);
     if (link.offset === 0 || link.offset > filenameOffset) {
       throw new PbsError('ECORRUPT', `hardlink offset ${link.offset} points forward or outside the archive`, { offset: h.pos });
     }
@@ -68,7 +79,7 @@ export async function readEntryAt(
   }
   let metadata: Metadata;
   if (h.htype === PXAR_ENTRY) {
-    metadata = metadataOf(parseStat(await r.readExact(STAT_SIZE, 'ENTRY'), h.pos));
+    metadata = metadataOf(parseStat(r.takeBuffered(STAT_SIZE) ?? (await r.readExact(STAT_SIZE, 'ENTRY')), h.pos));
   } else if (h.htype === PXAR_ENTRY_V1) {
     metadata = metadataOf(parseStatV1(await r.readExact(STAT_V1_SIZE, 'ENTRY_V1'), h.pos));
   } else {
@@ -76,7 +87,7 @@ export async function readEntryAt(
   }
   const entry: PxarEntry = { path, kind: 'dir', metadata, filenameOffset };
   for (;;) {
-    const item = await readHeaderOrEof(r);
+    const item = bufferedHeader(r) ?? (await readHeaderOrEof(r));
     if (item === null) {
       if (!eofOk) throw new PbsError('ECORRUPT', 'archive truncated inside an entry', { offset: r.position });
       entry.kind = kindWithoutContent(metadata.stat.mode, h.pos);
@@ -92,7 +103,7 @@ export async function readEntryAt(
       case PXAR_PAYLOAD_REF: {
         if (!split) throw new PbsError('ECORRUPT', 'PAYLOAD_REF in a unified (v1) archive', { offset: item.pos });
         entry.contentOffset = r.position; // as the reference reports it: just after the PAYLOAD_REF header
-        const ref = parsePayloadRef(await readContent(r, item), item.pos);
+        const ref = parsePayloadRef(bufferedContent(r, item) ?? (await readContent(r, item)), item.pos);
         entry.kind = 'file';
         entry.size = ref.size;
         entry.payloadOffset = ref.offset;
@@ -100,11 +111,11 @@ export async function readEntryAt(
       }
       case PXAR_SYMLINK:
         entry.kind = 'symlink';
-        entry.linkTarget = parseSymlink(await readContent(r, item), item.pos);
+        entry.linkTarget = parseSymlink(bufferedContent(r, item) ?? (await readContent(r, item)), item.pos);
         return { entry, pending: null };
       case PXAR_DEVICE:
         entry.kind = 'device';
-        entry.device = parseDevice(await readContent(r, item), item.pos);
+        entry.device = parseDevice(bufferedContent(r, item) ?? (await readContent(r, item)), item.pos);
         return { entry, pending: null };
       case PXAR_FILENAME:
       case PXAR_GOODBYE:
@@ -114,7 +125,7 @@ export async function readEntryAt(
         if (!ATTRIBUTE_TYPES.has(item.htype)) {
           throw new PbsError('ECORRUPT', `unexpected ${typeName(item.htype)} item inside an entry`, { offset: item.pos });
         }
-        applyAttribute(metadata, item.htype, await readContent(r, item), item.pos);
+        applyAttribute(metadata, item.htype, bufferedContent(r, item) ?? (await readContent(r, item)), item.pos);
     }
   }
 }
@@ -220,11 +231,12 @@ export class PxarDecoder implements AsyncIterable<PxarEntry> {
       return this.accept(d, 0);
     }
     for (;;) {
-      const h = this.takePending() ?? (await readHeader(r, 'FILENAME or GOODBYE'));
+      const h = this.takePending() ?? bufferedHeader(r) ?? (await readHeader(r, 'FILENAME or GOODBYE'));
       const dir = this.dirs[this.dirs.length - 1];
       if (dir === undefined) throw new PbsError('ECORRUPT', 'item outside the root directory', { offset: h.pos });
       if (h.htype === PXAR_GOODBYE) {
-        await this.checkGoodbye(h, dir);
+        const checking = this.checkGoodbye(h, dir);
+        if (checking) await checking;
         this.dirs.pop();
         this.path = this.path.subarray(0, this.dirs.length > 0 ? this.dirs[this.dirs.length - 1]!.pathLength : 1);
         if (this.dirs.length === 0) {
@@ -237,10 +249,10 @@ export class PxarDecoder implements AsyncIterable<PxarEntry> {
       if (h.htype !== PXAR_FILENAME) {
         throw new PbsError('ECORRUPT', `expected FILENAME or GOODBYE, found ${typeName(h.htype)}`, { offset: h.pos });
       }
-      const name = parseFilename(await readContent(r, h), h.pos);
+      const name = parseFilename(bufferedContent(r, h) ?? (await readContent(r, h)), h.pos);
       dir.children++;
       const parentPath = this.path.subarray(0, dir.pathLength);
-      const entryHeader = await readHeader(r, 'ENTRY or HARDLINK');
+      const entryHeader = bufferedHeader(r) ?? (await readHeader(r, 'ENTRY or HARDLINK'));
       const d = await readEntryAt(r, entryHeader, joinPath(parentPath, name), h.pos, this.version === 2, false);
       return this.accept(d, entryHeader.pos);
     }
@@ -274,15 +286,29 @@ export class PxarDecoder implements AsyncIterable<PxarEntry> {
     return e;
   }
 
-  /** Only the tail item is checked; the child items serve random access, which validates them itself. */
-  private async checkGoodbye(h: PositionedHeader, dir: OpenDir): Promise<void> {
+  /**
+   * Only the tail item is checked; the child items serve random access, which validates them itself. Returns a
+   * promise only when the table is not buffered yet.
+   */
+  private checkGoodbye(h: PositionedHeader, dir: OpenDir): Promise<void> | undefined {
     const n = (h.fullSize - HEADER_SIZE) / GOODBYE_ITEM_SIZE - 1;
     if (n !== dir.children) {
       throw new PbsError('ECORRUPT', `goodbye table lists ${n} entries, directory has ${dir.children}`, { offset: h.pos });
     }
-    await this.r.skip(n * GOODBYE_ITEM_SIZE, 'goodbye table');
-    const tailPos = this.r.position;
-    const tail = parseGoodbyeItem(await this.r.readExact(GOODBYE_ITEM_SIZE, 'goodbye tail'), 0, tailPos);
+    const table = this.r.takeBuffered((n + 1) * GOODBYE_ITEM_SIZE);
+    if (table !== null) {
+      this.checkGoodbyeTail(h, dir, table.subarray(n * GOODBYE_ITEM_SIZE), this.r.position - GOODBYE_ITEM_SIZE);
+      return undefined;
+    }
+    return (async () => {
+      await this.r.skip(n * GOODBYE_ITEM_SIZE, 'goodbye table');
+      const tailPos = this.r.position;
+      this.checkGoodbyeTail(h, dir, await this.r.readExact(GOODBYE_ITEM_SIZE, 'goodbye tail'), tailPos);
+    })();
+  }
+
+  private checkGoodbyeTail(h: PositionedHeader, dir: OpenDir, bytes: Uint8Array, tailPos: number): void {
+    const tail = parseGoodbyeItem(bytes, 0, tailPos);
     if (tail.hash !== PXAR_GOODBYE_TAIL_MARKER || tail.size !== h.fullSize || tail.offset !== h.pos - dir.entryStart) {
       throw new PbsError('ECORRUPT', 'goodbye table tail item does not match its directory', { offset: tailPos });
     }

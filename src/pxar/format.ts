@@ -171,7 +171,7 @@ export function emptyMetadata(): Metadata {
 
 /** Metadata with just a stat (no xattrs, ACLs, fcaps, quota id). */
 export function metadataOf(stat: Stat): Metadata {
-  return { ...emptyMetadata(), stat };
+  return { stat, xattrs: [], acl: emptyAcl(), fcaps: null, quotaProjectId: null };
 }
 
 export function fileType(mode: number): number {
@@ -194,15 +194,28 @@ export function dv(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** u32 LE without a DataView (the decoder reads millions of these). */
+function u32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+/** 2^53 / 2^32: a u64 whose high half reaches this is beyond Number.MAX_SAFE_INTEGER. */
+const SAFE_HIGH_LIMIT = 0x200000;
+
 /** u64 LE as a JS number; values beyond 2^53 are reported as corrupt (no pxar field legitimately needs them). */
 export function readU64(b: Uint8Array, at: number, what: string, pos: number): number {
-  const v = dv(b).getBigUint64(at, true);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`${what} ${v} is too large`, pos);
-  return Number(v);
+  const hi = u32(b, at + 4);
+  if (hi >= SAFE_HIGH_LIMIT) throw corrupt(`${what} ${dv(b).getBigUint64(at, true)} is too large`, pos);
+  return hi * 0x100000000 + u32(b, at);
 }
 
 function putU64(view: DataView, at: number, v: number | bigint): void {
-  view.setBigUint64(at, typeof v === 'bigint' ? v : BigInt(v), true);
+  if (typeof v === 'bigint') view.setBigUint64(at, v, true);
+  else {
+    // A safe integer in two u32 halves: no BigInt per item.
+    view.setUint32(at, v >>> 0, true);
+    view.setUint32(at + 4, Math.floor(v / 0x100000000), true);
+  }
 }
 
 function checkU32(v: number, what: string): void {
@@ -228,21 +241,40 @@ export interface ItemHeader {
 /** spec §8.1 */
 export function encodeHeader(htype: bigint, contentSize: number): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE);
-  const view = dv(out);
-  view.setBigUint64(0, htype, true);
+  const view = new DataView(out.buffer);
+  const known = TYPE_LIMITS.get(htype);
+  if (known !== undefined) {
+    view.setUint32(0, known.low, true);
+    view.setUint32(4, known.high, true);
+  } else view.setBigUint64(0, htype, true);
   putU64(view, 8, contentSize + HEADER_SIZE);
   return out;
 }
 
+/** An item header with the archive offset it was read at. */
+export interface PositionedHeader extends ItemHeader {
+  pos: number;
+}
+
 /** spec §8.1; `pos` is the header's archive offset (for messages). Checks the size limits of spec §8.4. */
 export function parseHeader(b: Uint8Array, at: number, pos: number): ItemHeader {
-  const view = dv(b);
-  const htype = view.getBigUint64(at, true);
-  const raw = view.getBigUint64(at + 8, true);
-  if (raw < BigInt(HEADER_SIZE)) throw corrupt(`${typeName(htype)} item size ${raw} is smaller than its header`, pos);
-  if (raw > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`${typeName(htype)} item size ${raw} is absurd`, pos);
-  const h = { htype, fullSize: Number(raw) };
-  checkItemSize(h, pos);
+  const h = parseHeaderAt(b, at, pos);
+  return { htype: h.htype, fullSize: h.fullSize };
+}
+
+/** parseHeader with the offset kept in the result (the sequential decoder's form). */
+export function parseHeaderAt(b: Uint8Array, at: number, pos: number): PositionedHeader {
+  // Known types are recognised by their halves, so decoding needs no BigInt per item.
+  const lo = u32(b, at);
+  const hi = u32(b, at + 4);
+  const known = TYPES_BY_LOW.get(lo);
+  const htype = known !== undefined && known.high === hi ? known.htype : (BigInt(hi) << 32n) | BigInt(lo);
+  const sizeHi = u32(b, at + 12);
+  if (sizeHi >= SAFE_HIGH_LIMIT) throw corrupt(`${typeName(htype)} item size ${dv(b).getBigUint64(at + 8, true)} is absurd`, pos);
+  const fullSize = sizeHi * 0x100000000 + u32(b, at + 8);
+  if (fullSize < HEADER_SIZE) throw corrupt(`${typeName(htype)} item size ${fullSize} is smaller than its header`, pos);
+  const h = { htype, fullSize, pos };
+  checkSize(known !== undefined && known.high === hi ? known : TYPE_LIMITS.get(htype), h, pos);
   return h;
 }
 
@@ -258,15 +290,33 @@ const MAX_SIZES = new Map<bigint, number>([
   [PXAR_XATTR, MAX_XATTR_ITEM], [PXAR_FCAPS, MAX_XATTR_ITEM], [PXAR_PRELUDE, MAX_PRELUDE_SIZE],
 ]);
 
+/** Per known item type: its value split in u32 halves and its content size rule (spec §8.4). */
+interface TypeLimits {
+  htype: bigint;
+  low: number;
+  high: number;
+  fixed: number | undefined;
+  max: number | undefined;
+}
+
+const TYPE_LIMITS = new Map<bigint, TypeLimits>(
+  [...TYPE_NAMES.keys()].map((t) => [t, { htype: t, low: Number(t & 0xffffffffn), high: Number(t >> 32n), fixed: FIXED_SIZES.get(t), max: MAX_SIZES.get(t) }]),
+);
+/** By low half; the known types' low halves are all different (a collision would only cost the fast path). */
+const TYPES_BY_LOW = new Map<number, TypeLimits>([...TYPE_LIMITS.values()].map((l) => [l.low, l]));
+
 /** spec §8.4: fixed-size items must match exactly; variable ones stay under their limits. */
 export function checkItemSize(h: ItemHeader, pos: number): void {
+  checkSize(TYPE_LIMITS.get(h.htype), h, pos);
+}
+
+function checkSize(limits: TypeLimits | undefined, h: ItemHeader, pos: number): void {
+  if (limits === undefined) return;
   const content = h.fullSize - HEADER_SIZE;
-  const fixed = FIXED_SIZES.get(h.htype);
-  if (fixed !== undefined && content !== fixed) {
-    throw corrupt(`${typeName(h.htype)} item has ${content} content bytes, expected ${fixed}`, pos);
+  if (limits.fixed !== undefined && content !== limits.fixed) {
+    throw corrupt(`${typeName(h.htype)} item has ${content} content bytes, expected ${limits.fixed}`, pos);
   }
-  const max = MAX_SIZES.get(h.htype);
-  if (max !== undefined && content > max) throw corrupt(`${typeName(h.htype)} item has ${content} content bytes, limit ${max}`, pos);
+  if (limits.max !== undefined && content > limits.max) throw corrupt(`${typeName(h.htype)} item has ${content} content bytes, limit ${limits.max}`, pos);
   if (h.htype === PXAR_GOODBYE && (content < GOODBYE_ITEM_SIZE || content % GOODBYE_ITEM_SIZE !== 0)) {
     throw corrupt(`GOODBYE item size ${h.fullSize} is not 16 + 24·(n+1)`, pos);
   }
@@ -309,28 +359,33 @@ export function encodeStat(stat: Stat): Uint8Array {
     throw new PbsError('EINVAL', `mtime nanoseconds ${stat.mtime.nanos} out of range`);
   }
   const out = new Uint8Array(STAT_SIZE);
-  const view = dv(out);
+  const view = new DataView(out.buffer);
   putU64(view, 0, stat.mode);
   putU64(view, 8, stat.flags);
   view.setUint32(16, stat.uid, true);
   view.setUint32(20, stat.gid, true);
-  view.setBigInt64(24, BigInt(stat.mtime.secs), true);
+  // i64 seconds as two halves: the high one is the floor, so negative times come out in two's complement.
+  view.setUint32(24, stat.mtime.secs >>> 0, true);
+  view.setInt32(28, Math.floor(stat.mtime.secs / 0x100000000), true);
   view.setUint32(32, stat.mtime.nanos, true);
   return out;
 }
 
 export function parseStat(b: Uint8Array, pos: number): Stat {
-  const view = dv(b);
-  const secs = view.getBigInt64(24, true);
-  if (secs > BigInt(Number.MAX_SAFE_INTEGER) || secs < BigInt(Number.MIN_SAFE_INTEGER)) throw corrupt(`mtime ${secs} s is absurd`, pos);
-  const nanos = view.getUint32(32, true);
+  // mtime seconds: i64 LE, read as a signed high half and an unsigned low half.
+  const secsHi = u32(b, 28) | 0;
+  const secs = secsHi * 0x100000000 + u32(b, 24);
+  if (secsHi >= SAFE_HIGH_LIMIT || secsHi < -SAFE_HIGH_LIMIT || secs < Number.MIN_SAFE_INTEGER) {
+    throw corrupt(`mtime ${dv(b).getBigInt64(24, true)} s is absurd`, pos);
+  }
+  const nanos = u32(b, 32);
   if (nanos >= 1e9) throw corrupt(`mtime nanoseconds ${nanos} out of range`, pos);
   return {
     mode: readU64(b, 0, 'mode', pos),
     flags: readU64(b, 8, 'flags', pos),
-    uid: view.getUint32(16, true),
-    gid: view.getUint32(20, true),
-    mtime: { secs: Number(secs), nanos },
+    uid: u32(b, 16),
+    gid: u32(b, 20),
+    mtime: { secs, nanos },
   };
 }
 

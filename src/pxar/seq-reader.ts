@@ -55,6 +55,18 @@ export class SeqReader {
     return new PbsError('ECORRUPT', `${this.label} truncated while reading ${what}`, { offset: at });
   }
 
+  /**
+   * Exactly n bytes if they are already buffered (a view), else null: decoding then goes on without an await,
+   * which costs more than the decoding itself for small items. Callers fall back to readExact.
+   */
+  takeBuffered(n: number): Uint8Array | null {
+    const at = this.chunkPos;
+    if (this.chunk.length - at < n) return null;
+    this.chunkPos = at + n;
+    this.position += n;
+    return this.chunk.subarray(at, at + n);
+  }
+
   /** Exactly n bytes, or null when the input ends before the first byte. Partial data is an error. */
   async readExactOrEof(n: number, what: string): Promise<Uint8Array | null> {
     const start = this.position;

@@ -1,6 +1,6 @@
 // Real filesystem: synthetic tree → createArchive (v1 and split v2, with catalog) → decoder → extractArchive,
 // comparing every attribute pxar carries, plus item order, catalog contents and vector-equal metadata mapping.
-import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +176,19 @@ describe.skipIf(!isRoot)('archive → extract round trip on a real filesystem', 
     await extractArchive(await PxarDecoder.open(fileChunks(meta)), out, { overwrite: true });
     const again = snapshot(out);
     for (const [path, s] of before) expect(again.get(path)?.sha256).toBe(s.sha256);
+  });
+
+  it('restores owners exactly into a set-group-ID target, whose group new entries would inherit', async () => {
+    const meta = join(dir, 'tree-v1.pxar');
+    const out = join(dir, 'out-setgid');
+    mkdirSync(out);
+    chownSync(out, 0, 4321);
+    chmodSync(out, 0o2775);
+    const warnings: string[] = [];
+    await extractArchive(await PxarDecoder.open(fileChunks(meta)), out, { onWarning: (w) => warnings.push(w) });
+    expect(warnings).toEqual([]);
+    const after = snapshot(out);
+    for (const [path, s] of before) expect({ path, uid: after.get(path)?.uid, gid: after.get(path)?.gid }).toEqual({ path, uid: s.uid, gid: s.gid });
   });
 
   it('restores only what selection patterns match, creating parent directories', async () => {
