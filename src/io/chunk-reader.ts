@@ -7,18 +7,26 @@ import { type Digest, type DigestHex, digestToHex } from '../types.js';
 import { join } from 'node:path';
 import { ChunkDirSource, type ChunkSource } from './chunk-source.js';
 import { ByteLru } from './lru-cache.js';
+import { decodeChunkFile, nativeChunkDecodeAvailable } from './native-chunk-decode.js';
 
 export interface ChunkReaderOptions {
   /** Key for encrypted chunks; without it an encrypted chunk fails with EACCES. */
   crypt?: CryptConfig;
   /** Decoded-chunk cache size in bytes (0 disables). */
   cacheBytes?: number;
+  /**
+   * Decode unencrypted chunks of a local `.chunks` directory on the libuv thread pool (native addon) when the size is
+   * known, instead of on the worker pool: no worker isolate's memory, and every core (the mount's read path).
+   */
+  threadPoolDecode?: boolean;
 }
 
 export class ChunkReader {
   private readonly cache: ByteLru<DigestHex, Uint8Array>;
   /** Joins concurrent reads of the same chunk into one decode. */
   private readonly inflight = new Map<DigestHex, Promise<Uint8Array>>();
+  /** The local chunk directory whose plain chunks decode on the libuv thread pool (threadPoolDecode). */
+  private readonly threadPool?: ChunkDirSource;
 
   constructor(
     private readonly source: ChunkSource,
@@ -26,6 +34,7 @@ export class ChunkReader {
     private readonly opts: ChunkReaderOptions = {},
   ) {
     this.cache = new ByteLru(opts.cacheBytes ?? 64 * 1024 * 1024);
+    if (opts.threadPoolDecode && source instanceof ChunkDirSource && nativeChunkDecodeAvailable()) this.threadPool = source;
   }
 
   /** Decoded, digest-verified bytes of one chunk. `expectedSize` is checked when given. */
@@ -35,7 +44,7 @@ export class ChunkReader {
     if (cached) return cached;
     let p = this.inflight.get(hex);
     if (!p) {
-      p = this.load(digest, hex).finally(() => this.inflight.delete(hex));
+      p = this.load(digest, hex, expectedSize).finally(() => this.inflight.delete(hex));
       this.inflight.set(hex, p);
     }
     const data = await p;
@@ -45,7 +54,14 @@ export class ChunkReader {
     return data;
   }
 
-  private async load(digest: Digest, hex: DigestHex): Promise<Uint8Array> {
+  private async load(digest: Digest, hex: DigestHex, expectedSize: number | undefined): Promise<Uint8Array> {
+    if (this.threadPool && expectedSize !== undefined && expectedSize <= MAX_CHUNK_SIZE) {
+      const data = await decodeChunkFile(this.threadPool.pathOf(hex), digest, hex, expectedSize);
+      if (data) {
+        this.cache.set(hex, data);
+        return data;
+      }
+    }
     const blob = await this.source.readChunk(digest);
     const { data } = await this.pool.run(
       'decodeChunk',
