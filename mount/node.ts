@@ -48,7 +48,10 @@ export interface MountNode {
 /** One open-for-writing of a file. */
 export interface WriteHandle {
   readonly node: MountNode;
-  /** Writes all of `data` at `offset`; resolves with its length. */
+  /**
+   * Writes all of `data` at `offset`; resolves with its length. `data` is the handle's to keep until then (the FUSE
+   * binding copies every request's bytes into a buffer of their own), so it need not be copied again.
+   */
   write(data: Uint8Array, offset: number): Promise<number>;
   read(offset: number, length: number): Promise<Uint8Array>;
   truncate(size: number): Promise<void>;

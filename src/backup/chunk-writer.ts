@@ -56,8 +56,9 @@ export class ChunkWriter {
    * Stores one chunk (unless known) and resolves with its digest once it is durable in the store.
    * `data` must not be used by the caller afterwards: it is moved to a worker thread. With `ownsBuffer` the
    * caller hands over the whole ArrayBuffer behind `data` (slack after it included), which saves a copy.
+   * `release` gets that buffer back when the chunk needed no write (known or already stored), for reuse.
    */
-  async add(data: Uint8Array, ownsBuffer = false): Promise<Digest> {
+  async add(data: Uint8Array, ownsBuffer = false, release?: (buffer: Uint8Array) => void): Promise<Digest> {
     const size = data.byteLength;
     let digest = this.zeros.lookup(data) as Digest | undefined;
     /** Whether data is the offset-0 view of a buffer only this chunk uses (moved back from the worker). */
@@ -74,11 +75,12 @@ export class ChunkWriter {
     this.stats.size += size;
     if (this.known.has(hex)) {
       this.stats.duplicates++;
+      if (owned && release) release(new Uint8Array(data.buffer as ArrayBuffer));
       await this.pending.get(hex);
       return digest;
     }
     this.known.add(hex);
-    const stored = this.write(digest, data, owned);
+    const stored = this.write(digest, data, owned, release);
     this.pending.set(hex, stored);
     try {
       await stored;
@@ -91,10 +93,11 @@ export class ChunkWriter {
     return digest;
   }
 
-  private async write(digest: Digest, data: Uint8Array, owned: boolean): Promise<void> {
+  private async write(digest: Digest, data: Uint8Array, owned: boolean, release?: (buffer: Uint8Array) => void): Promise<void> {
     // A chunk already in the store (another group, an older snapshot) is only touched so GC keeps it.
     if (await this.store.touch(digest)) {
       this.stats.duplicates++;
+      if (owned && release) release(new Uint8Array(data.buffer as ArrayBuffer));
       return;
     }
     const moved = owned ? data : ownBuffer(data);

@@ -28,14 +28,14 @@ export function nativeChunkDecodeAvailable(): boolean {
 }
 
 /**
- * The `size` decoded bytes of the chunk file at `path`, checked against `digest`; null when the blob is encrypted
- * (the caller decodes those with the key on the worker pool). Missing file: ENOENT; unreadable: EIO; wrong content
- * (magic, zstd frame, size, digest): ECORRUPT — each naming the digest and the path.
+ * Decodes the chunk file at `path` into all of `out` (the size the index gives), checked against `digest`; true when
+ * done, false when the blob is encrypted (the caller decodes those with the key on the worker pool). Missing file:
+ * ENOENT; unreadable: EIO; wrong content (magic, zstd frame, size, digest): ECORRUPT — each naming digest and path.
+ * `out` is written by another thread until the promise settles.
  */
-export async function decodeChunkFile(path: string, digest: Digest, hex: DigestHex, size: number): Promise<Uint8Array | null> {
+export async function decodeChunkFile(path: string, digest: Digest, hex: DigestHex, out: Uint8Array): Promise<boolean> {
   const d = decoder();
   if (!d) throw new PbsError('EUNSUPPORTED', 'the native addon has no chunk decoder', { path, digest: hex });
-  const out = new Uint8Array(size);
   let n: number;
   try {
     n = await d.decodeChunkFile(path, digest, out);
@@ -45,5 +45,5 @@ export async function decodeChunkFile(path: string, digest: Digest, hex: DigestH
     if (err.code === 'ENOENT') throw new PbsError('ENOENT', 'chunk file is missing', { digest: hex, path });
     throw new PbsError('EIO', `cannot read chunk: ${err.message}`, { digest: hex, path, cause: e });
   }
-  return n < 0 ? null : out;
+  return n >= 0;
 }

@@ -68,20 +68,20 @@ describe('IndexReadAt', () => {
     const seq = await open(2);
     for (let off = 0; off < 2 * MiB; off += 128 * 1024) await seq.r.readAt(off, 128 * 1024);
     await new Promise((r) => setTimeout(r, 50));
-    expect(seq.source.reads).toBe(3); // chunk 0, then chunks 1 and 2 ahead
+    expect(seq.source.reads).toBe(2); // chunk 0 is all zeros (answered without a read), then chunks 1 and 2 ahead
     const rnd = await open(2);
     await rnd.r.readAt(0, 10);
     await rnd.r.readAt(5 * 4 * MiB, 10);
     await new Promise((r) => setTimeout(r, 50));
-    expect(rnd.source.reads).toBe(2);
+    expect(rnd.source.reads).toBe(1); // chunk 5 only (chunk 0 is zeros)
   });
 
   it('names the missing chunk (digest and file) as ENOENT', async () => {
     const index = await openIndex(fidx);
     const reader = new ChunkReader(new ChunkDirSource(join(sb.dir, 'nowhere')), pool);
     const r = new IndexReadAt(index, reader, { path: fidx });
-    const first = index.chunk(0).digest;
-    await expect(r.readAt(0, 10)).rejects.toMatchObject({ code: 'ENOENT', digest: Buffer.from(first).toString('hex') });
+    const second = index.chunk(1).digest; // chunk 0 is all zeros: answered without its file
+    await expect(r.readAt(4 * MiB, 10)).rejects.toMatchObject({ code: 'ENOENT', digest: Buffer.from(second).toString('hex') });
   });
 });
 
@@ -102,7 +102,7 @@ describe('ChunkReader decoding on the thread pool (native addon)', () => {
 
   beforeAll(async () => {
     sb = sandbox('pbsfs-tpdecode-');
-    image = makeImage(join(sb.dir, 'disk.raw'), 4, 'tp', 5000);
+    image = makeImage(join(sb.dir, 'disk.raw'), 6, 'tp', 5000);
     await sb.ok(['datastore', 'create', 'store1', join(sb.dir, 'store')]);
     await sb.ok(['backup', `disk.img:${join(sb.dir, 'disk.raw')}`, '--store', 'store1', '--backup-id', 'x', '--backup-time', '1700000000']);
     fidx = join(sb.dir, 'store/host/x/2023-11-14T22:13:20Z/disk.img.fidx');
@@ -132,7 +132,8 @@ describe('ChunkReader decoding on the thread pool (native addon)', () => {
     cpSync(chunks, copy, { recursive: true });
     const hexOf = (i: number) => Buffer.from(index.chunk(i).digest).toString('hex');
     const fileOf = (i: number) => join(copy, hexOf(i).slice(0, 4), hexOf(i));
-    // chunk 1 is random (stored raw), chunk 2 text (zstd): flip a payload byte in each, cut the tail chunk short.
+    // chunk 1 is random (stored raw), chunk 2 text (zstd): flip a payload byte in each, cut the tail chunk short,
+    // remove chunk 5 (random).
     for (const i of [1, 2]) {
       const bytes = readFileSync(fileOf(i));
       bytes[bytes.length - 100] ^= 1;
@@ -140,13 +141,15 @@ describe('ChunkReader decoding on the thread pool (native addon)', () => {
     }
     const last = index.chunkCount - 1;
     writeFileSync(fileOf(last), readFileSync(fileOf(last)).subarray(0, 200));
-    rmSync(fileOf(0));
+    rmSync(fileOf(5));
     const { reader: r } = reader(copy);
     const read = (i: number) => r.read(index.chunk(i).digest, index.chunk(i).end - index.chunk(i).start);
     await expect(read(1)).rejects.toMatchObject({ code: 'ECORRUPT', digest: hexOf(1), message: expect.stringMatching(/hashes to/) });
     await expect(read(2)).rejects.toMatchObject({ code: 'ECORRUPT', digest: hexOf(2) });
     await expect(read(last)).rejects.toMatchObject({ code: 'ECORRUPT', digest: hexOf(last) });
-    await expect(read(0)).rejects.toMatchObject({ code: 'ENOENT', digest: hexOf(0) });
+    await expect(read(5)).rejects.toMatchObject({ code: 'ENOENT', digest: hexOf(5) });
+    // An all-zero chunk (0, 4) needs no file.
+    expect(Buffer.from(await read(0)).equals(Buffer.alloc(4 * MiB))).toBe(true);
     // The index's size is checked too.
     await expect(r.read(index.chunk(3).digest, 4 * MiB - 1)).rejects.toMatchObject({ code: 'ECORRUPT' });
   });
