@@ -5,6 +5,7 @@ import type { WorkerPool } from '../codec/worker-pool.js';
 import type { ChunkStore } from '../datastore/chunk-store.js';
 import type { CryptConfig } from '../format/crypt-config.js';
 import { type Digest, type DigestHex, digestToHex } from '../types.js';
+import { threadPoolSha256 } from '../codec/thread-pool-sha256.js';
 import { ZeroDigests } from './zero-chunk.js';
 
 export interface UploadStats {
@@ -24,13 +25,18 @@ export class ChunkWriter {
   /** Chunks being written right now: a second reference waits for the first write instead of repeating it. */
   private readonly pending = new Map<DigestHex, Promise<void>>();
   private readonly zeros = new ZeroDigests((d) => this.digestOfSync(d));
+  /** Plain (unkeyed) digests computed on the libuv thread pool instead of a worker (opts.threadPoolDigest). */
+  private readonly sha256Async: ((data: Uint8Array) => Promise<Uint8Array>) | null;
 
   constructor(
     private readonly store: ChunkStore,
     private readonly pool: WorkerPool,
     private readonly codec: Codec,
     private readonly crypt?: CryptConfig,
-  ) {}
+    opts: { threadPoolDigest?: boolean } = {},
+  ) {
+    this.sha256Async = opts.threadPoolDigest && !crypt ? threadPoolSha256() : null;
+  }
 
   get encrypted(): boolean {
     return this.crypt !== undefined;
@@ -63,7 +69,11 @@ export class ChunkWriter {
     let digest = this.zeros.lookup(data) as Digest | undefined;
     /** Whether data is the offset-0 view of a buffer only this chunk uses (moved back from the worker). */
     let owned = false;
-    if (!digest) {
+    if (!digest && this.sha256Async) {
+      // The chunk stays here: only a new chunk moves to a worker, to be encoded.
+      digest = (await this.sha256Async(data)) as Digest;
+      owned = data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && (ownsBuffer || data.byteLength === data.buffer.byteLength);
+    } else if (!digest) {
       const moved = ownsBuffer && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer ? data : ownBuffer(data);
       const res = await this.pool.run('digestChunk', { data: moved, digestKey: this.crypt?.idKey }, [moved.buffer as ArrayBuffer]);
       digest = res.digest as Digest;
