@@ -15,6 +15,8 @@ export class ChunkBuffers {
   take(size: number): Uint8Array {
     const i = this.free.findIndex((b) => b.byteLength === size);
     if (i >= 0) return this.free.splice(i, 1)[0]!;
+    // Dynamic chunks rarely share a size: a buffer nobody asked for goes to the GC rather than stay here.
+    this.free.shift();
     const b = Buffer.allocUnsafeSlow(size);
     const out = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     this.owned.add(out);

@@ -126,6 +126,23 @@ describe('ChunkReader decoding on the thread pool (native addon)', () => {
     expect(pool.runs).toBe(0);
   });
 
+  it('decodes into buffers the cache dropped, never into one handed out by read()', async () => {
+    const index = await openIndex(fidx);
+    const r = new ChunkReader(new ChunkDirSource(chunks), new WorkerPool({ size: 0 }), { cacheBytes: 4 * MiB, threadPoolDecode: true });
+    const [s1, s2, s5] = [index.chunk(1), index.chunk(2), index.chunk(5)];
+    const nextTurn = () => new Promise((res) => setImmediate(res));
+    const kept = await r.read(s1.digest, 4 * MiB); // the caller may keep it
+    const keptCopy = Buffer.from(kept);
+    const t2 = await r.readTransient(s2.digest, 4 * MiB); // pushes chunk 1 out of the one-chunk cache
+    await nextTurn();
+    await r.readTransient(s5.digest, 4 * MiB); // pushes chunk 2 out: its buffer is free from the next turn on
+    await nextTurn();
+    const t1 = await r.readTransient(s1.digest, 4 * MiB);
+    expect(t1.buffer).toBe(t2.buffer);
+    expect(Buffer.from(t1).equals(image.subarray(s1.start, s1.end))).toBe(true);
+    expect(Buffer.from(kept).equals(keptCopy)).toBe(true);
+  });
+
   it('fails a damaged chunk with ECORRUPT naming the digest, a missing one with ENOENT', async () => {
     const index = await openIndex(fidx);
     const copy = join(sb.dir, 'damaged');
