@@ -58,7 +58,10 @@ export interface WriteHandle {
   readonly node: MountNode;
   /** Failures are reported by writes (and sealing), not by close(): the kernel sends no FLUSH request per close. */
   readonly flushless?: boolean;
-  /** Writes all of `data` at `offset`; resolves with its length. */
+  /**
+   * Writes all of `data` at `offset`; resolves with its length. `data` is the handle's to keep until then (the FUSE
+   * binding copies every request's bytes into a buffer of their own), so it need not be copied again.
+   */
   write(data: Uint8Array, offset: number): Maybe<number>;
   read(offset: number, length: number): Maybe<Uint8Array>;
   truncate(size: number): Maybe<void>;

@@ -67,7 +67,8 @@ class IndexFileNode implements MountNode {
     this.opened.catch(() => (this.opened = undefined));
     const r = await this.opened;
     const n = Math.max(0, Math.min(length, r.size - offset));
-    return n === 0 ? new Uint8Array(0) : r.readAt(offset, n);
+    // The FUSE layer replies with the bytes as soon as they are here (fuse-ops READ), so they need not outlive this turn.
+    return n === 0 ? new Uint8Array(0) : r.readTransient(offset, n);
   }
 }
 

@@ -133,7 +133,7 @@ export class StoreSet {
       }).then(async (ds) => {
         const open: OpenStore = {
           ds,
-          chunks: localChunkReader(ds.path, this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes }),
+          chunks: localChunkReader(ds.path, this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes, threadPoolDecode: true }),
           snapshots: new Map<string, SnapshotDirNode>(),
           writers: new Map<string, { name: string; finishing: Promise<void> }>(),
           newTypeDirs: new Set<string>(),

@@ -48,7 +48,7 @@ export class ImageFileNode implements MountNode {
       // Two copies within one second still get distinct, increasing snapshot times.
       const time = Math.max(Math.floor(Date.now() / 1000), last ? last.ref.time + 1 : 0);
       const writer = await SnapshotWriter.begin(store.ds, group, {
-        codec: ctx.codec, pool: ctx.pool, time, cryptMode: ctx.crypt ? 'encrypt' : 'none', crypt: ctx.crypt,
+        codec: ctx.codec, pool: ctx.pool, time, cryptMode: ctx.crypt ? 'encrypt' : 'none', crypt: ctx.crypt, threadPoolDigest: true,
       });
       await recordWrite(store.ds, writer.ref).catch(async (e: unknown) => {
         await writer.abort();

@@ -9,6 +9,7 @@ import { PbsError, withPath } from '../../src/errors.js';
 import { FIXED_CHUNK_SIZE } from '../../src/format/fixed-index.js';
 import type { ChunkReader } from '../../src/io/chunk-reader.js';
 import type { Digest } from '../../src/types.js';
+import { BufferPool } from './buffer-pool.js';
 import { CoveredRanges } from './covered-ranges.js';
 
 const CHUNK = FIXED_CHUNK_SIZE;
@@ -34,6 +35,8 @@ export class ImageIngest {
   /** The first failed store: every later call reports it (ENOSPC, EIO reach the writer). */
   private failed?: unknown;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Chunk buffers, used again when the writer gives them back (chunks that needed no write) or they were spilled. */
+  private readonly chunkBuffers = new BufferPool(CHUNK, 4);
 
   constructor(
     private readonly writer: SnapshotWriter,
@@ -61,18 +64,17 @@ export class ImageIngest {
     return run;
   }
 
+  /** `data` stays the caller's and unchanged until this settles (the FUSE binding gives every request its own copy). */
   write(data: Uint8Array, offset: number): Promise<number> {
-    // The caller's buffer belongs to the binding and is gone once the call returns: copy now.
-    const copy = new Uint8Array(data);
     return this.serial(async () => {
       let pos = 0;
-      while (pos < copy.byteLength) {
+      while (pos < data.byteLength) {
         const at = offset + pos;
         const slot = Math.floor(at / CHUNK);
         const within = at - slot * CHUNK;
-        const n = Math.min(copy.byteLength - pos, CHUNK - within);
+        const n = Math.min(data.byteLength - pos, CHUNK - within);
         const p = await this.load(slot);
-        p.buf!.set(copy.subarray(pos, pos + n), within);
+        p.buf!.set(data.subarray(pos, pos + n), within);
         const wasComplete = p.ranges.covers(CHUNK);
         p.ranges.add(within, within + n);
         pos += n;
@@ -81,7 +83,7 @@ export class ImageIngest {
         if (!wasComplete && p.ranges.covers(CHUNK)) await this.store(slot, p.buf!);
         else await this.limitResident(slot);
       }
-      return copy.byteLength;
+      return data.byteLength;
     });
   }
 
@@ -191,7 +193,7 @@ export class ImageIngest {
       return p;
     }
     const stored = await this.storedBytes(slot);
-    p = { buf: new Uint8Array(CHUNK), ranges: new CoveredRanges() };
+    p = { buf: this.chunkBuffers.take(), ranges: new CoveredRanges() };
     if (stored) {
       p.buf!.set(stored);
       p.ranges.add(0, CHUNK);
@@ -221,6 +223,7 @@ export class ImageIngest {
       if (this.resident <= MAX_RESIDENT) return;
       if (slot === keep || !p.buf) continue;
       await this.writeSpill(slot, p.buf);
+      this.chunkBuffers.giveBack(p.buf);
       p.buf = undefined;
       this.resident--;
     }
@@ -244,7 +247,7 @@ export class ImageIngest {
 
   private async readSpill(slot: number): Promise<Uint8Array> {
     const fh = await this.spillFile();
-    const buf = new Uint8Array(CHUNK);
+    const buf = this.chunkBuffers.take();
     // Sparse file: a short read means zeros (never past the chunk, the file is at least this long).
     await fh.read(buf, 0, CHUNK, slot * CHUNK).catch((e) => Promise.reject(withPath(e, this.spillPath)));
     return buf;
@@ -256,7 +259,7 @@ export class ImageIngest {
     this.digests[slot] = undefined;
     const prev = this.storing.get(slot);
     if (prev) await prev.catch(() => undefined);
-    const run = this.writer.chunks.add(data).then(
+    const run = this.writer.chunks.add(data, false, (b) => this.chunkBuffers.giveBack(b)).then(
       (d) => {
         this.digests[slot] = d;
       },

@@ -35,7 +35,7 @@ export async function resumeStagingSnapshots(ctx: MountContext, store: OpenStore
       }
       if (!(await stat(snapDir).then(() => true, () => false))) throw new Error(`its snapshot directory ${snapDir} is gone`);
       try {
-        writer = await SnapshotWriter.resume(store.ds, ref, { codec: ctx.codec, pool: ctx.pool, cryptMode: ctx.crypt ? 'encrypt' : 'none', crypt: ctx.crypt }, loaded.archives);
+        writer = await SnapshotWriter.resume(store.ds, ref, { codec: ctx.codec, pool: ctx.pool, cryptMode: ctx.crypt ? 'encrypt' : 'none', crypt: ctx.crypt, threadPoolDigest: true }, loaded.archives);
       } catch (e) {
         if (isPbsError(e, 'EBUSY')) {
           await state.close();

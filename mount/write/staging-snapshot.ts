@@ -109,7 +109,7 @@ export class StagingSnapshot implements TreeOwner {
   }
 
   private static writerOptions(ctx: MountContext, time?: number): SnapshotWriterOptions {
-    return { codec: ctx.codec, pool: ctx.pool, time, cryptMode: ctx.crypt ? 'encrypt' : 'none', crypt: ctx.crypt };
+    return { codec: ctx.codec, pool: ctx.pool, time, cryptMode: ctx.crypt ? 'encrypt' : 'none', crypt: ctx.crypt, threadPoolDigest: true };
   }
 
   /** `mkdir NAME` in a group: EBUSY when the group has a writer already (here or in another process). */

@@ -147,6 +147,63 @@ static napi_value js_touch_atime(napi_env env, napi_callback_info info) {
   return result;
 }
 
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *path;
+  int err;
+} touch_job;
+
+static void touch_execute(napi_env env, void *arg) {
+  (void)env;
+  touch_job *job = arg;
+  struct timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
+  job->err = utimensat(AT_FDCWD, job->path, times, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+}
+
+static void touch_complete(napi_env env, napi_status status, void *arg) {
+  touch_job *job = arg;
+  napi_value v;
+  int err = status == napi_ok ? job->err : EINTR;
+  if (err == 0 || err == ENOENT) {
+    napi_get_boolean(env, err == 0, &v);
+    napi_resolve_deferred(env, job->deferred, v);
+  } else {
+    throw_errno(env, err, "utimensat");
+    napi_get_and_clear_last_exception(env, &v);
+    napi_reject_deferred(env, job->deferred, v);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->path);
+  free(job);
+}
+
+// touchAtimeAsync(path) -> Promise<boolean>: touchAtime on the libuv thread pool (a cold directory lookup reads the
+// disk; the event loop must not wait for it).
+static napi_value js_touch_atime_async(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t len;
+  if (!get_args(env, info, 1, argv) || napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok)
+    return throw_type(env, "touchAtimeAsync(path) expects a string");
+  if (len >= 4095) return throw_errno(env, ENAMETOOLONG, "utimensat");
+  touch_job *job = calloc(1, sizeof *job);
+  if (job == NULL || (job->path = malloc(len + 1)) == NULL) {
+    free(job);
+    return throw_errno(env, ENOMEM, "utimensat");
+  }
+  napi_get_value_string_utf8(env, argv[0], job->path, len + 1, &len);
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "pbsfs_touch_atime", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, touch_execute, touch_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job->path);
+    free(job);
+    return throw_errno(env, EAGAIN, "utimensat");
+  }
+  return promise;
+}
+
 static void set_int(napi_env env, napi_value obj, const char *name, int value) {
   napi_value v;
   napi_create_int32(env, value, &v);
@@ -159,6 +216,7 @@ void register_locks(napi_env env, napi_value exports) {
   set_fn(env, exports, "syncfs", js_syncfs);
   set_fn(env, exports, "startWriteback", js_start_writeback);
   set_fn(env, exports, "touchAtime", js_touch_atime);
+  set_fn(env, exports, "touchAtimeAsync", js_touch_atime_async);
   set_int(env, exports, "LOCK_SH", LOCK_SH);
   set_int(env, exports, "LOCK_EX", LOCK_EX);
   set_int(env, exports, "LOCK_UN", LOCK_UN);

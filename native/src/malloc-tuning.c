@@ -2,12 +2,14 @@
 // the libuv pool). By default glibc raises its mmap threshold to the size of each freed mmapped block (up to 32 MiB),
 // so later 4–16 MiB chunk buffers come from per-thread arenas, and what is freed there is kept, not returned: peak
 // RSS then grows by tens of MiB per thread. A fixed threshold keeps big buffers mmapped (given back on free), and
-// few arenas bound what small allocations leave behind.
+// few arenas bound what small allocations leave behind. It lies just above 1 MiB: the mount's 1 MiB write requests
+// (one buffer each) then come from the heap and are used again instead of being mapped, faulted in and unmapped
+// every time (cp of a 1 GiB image into the mount: daemon system time 1.0 s -> 0.6 s); 4 MiB chunks stay mmapped.
 #include <malloc.h>
 
 #include "napi-util.h"
 
-#define MMAP_THRESHOLD (1024 * 1024)
+#define MMAP_THRESHOLD (1024 * 1024 + 64 * 1024)
 #define ARENA_MAX 2
 
 // tuneMalloc() -> true when glibc accepted both settings. Call before threads start allocating.

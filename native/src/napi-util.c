@@ -95,6 +95,8 @@ static napi_value init(napi_env env, napi_value exports) {
   register_writefile(env, exports);
   register_buzhash(env, exports);
   register_malloc_tuning(env, exports);
+  register_chunk_decode(env, exports);
+  register_sha256_job(env, exports);
   return exports;
 }
 

@@ -18,4 +18,6 @@ void register_scandir(napi_env env, napi_value exports);
 void register_writefile(napi_env env, napi_value exports);
 void register_buzhash(napi_env env, napi_value exports);
 void register_malloc_tuning(napi_env env, napi_value exports);
+void register_chunk_decode(napi_env env, napi_value exports);
+void register_sha256_job(napi_env env, napi_value exports);
 #endif

@@ -5,6 +5,7 @@ import type { WorkerPool } from '../codec/worker-pool.js';
 import type { ChunkStore } from '../datastore/chunk-store.js';
 import type { CryptConfig } from '../format/crypt-config.js';
 import { type Digest, type DigestHex, digestToHex } from '../types.js';
+import { threadPoolSha256 } from '../codec/thread-pool-sha256.js';
 import { ZeroDigests } from './zero-chunk.js';
 
 export interface UploadStats {
@@ -24,13 +25,18 @@ export class ChunkWriter {
   /** Chunks being written right now: a second reference waits for the first write instead of repeating it. */
   private readonly pending = new Map<DigestHex, Promise<void>>();
   private readonly zeros = new ZeroDigests((d) => this.digestOfSync(d));
+  /** Plain (unkeyed) digests computed on the libuv thread pool instead of a worker (opts.threadPoolDigest). */
+  private readonly sha256Async: ((data: Uint8Array) => Promise<Uint8Array>) | null;
 
   constructor(
     private readonly store: ChunkStore,
     private readonly pool: WorkerPool,
     private readonly codec: Codec,
     private readonly crypt?: CryptConfig,
-  ) {}
+    opts: { threadPoolDigest?: boolean } = {},
+  ) {
+    this.sha256Async = opts.threadPoolDigest && !crypt ? threadPoolSha256() : null;
+  }
 
   get encrypted(): boolean {
     return this.crypt !== undefined;
@@ -56,13 +62,18 @@ export class ChunkWriter {
    * Stores one chunk (unless known) and resolves with its digest once it is durable in the store.
    * `data` must not be used by the caller afterwards: it is moved to a worker thread. With `ownsBuffer` the
    * caller hands over the whole ArrayBuffer behind `data` (slack after it included), which saves a copy.
+   * `release` gets that buffer back when the chunk needed no write (known or already stored), for reuse.
    */
-  async add(data: Uint8Array, ownsBuffer = false): Promise<Digest> {
+  async add(data: Uint8Array, ownsBuffer = false, release?: (buffer: Uint8Array) => void): Promise<Digest> {
     const size = data.byteLength;
     let digest = this.zeros.lookup(data) as Digest | undefined;
     /** Whether data is the offset-0 view of a buffer only this chunk uses (moved back from the worker). */
     let owned = false;
-    if (!digest) {
+    if (!digest && this.sha256Async) {
+      // The chunk stays here: only a new chunk moves to a worker, to be encoded.
+      digest = (await this.sha256Async(data)) as Digest;
+      owned = data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && (ownsBuffer || data.byteLength === data.buffer.byteLength);
+    } else if (!digest) {
       const moved = ownsBuffer && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer ? data : ownBuffer(data);
       const res = await this.pool.run('digestChunk', { data: moved, digestKey: this.crypt?.idKey }, [moved.buffer as ArrayBuffer]);
       digest = res.digest as Digest;
@@ -74,11 +85,12 @@ export class ChunkWriter {
     this.stats.size += size;
     if (this.known.has(hex)) {
       this.stats.duplicates++;
+      if (owned && release) release(new Uint8Array(data.buffer as ArrayBuffer));
       await this.pending.get(hex);
       return digest;
     }
     this.known.add(hex);
-    const stored = this.write(digest, data, owned);
+    const stored = this.write(digest, data, owned, release);
     this.pending.set(hex, stored);
     try {
       await stored;
@@ -91,10 +103,11 @@ export class ChunkWriter {
     return digest;
   }
 
-  private async write(digest: Digest, data: Uint8Array, owned: boolean): Promise<void> {
+  private async write(digest: Digest, data: Uint8Array, owned: boolean, release?: (buffer: Uint8Array) => void): Promise<void> {
     // A chunk already in the store (another group, an older snapshot) is only touched so GC keeps it.
     if (await this.store.touch(digest)) {
       this.stats.duplicates++;
+      if (owned && release) release(new Uint8Array(data.buffer as ArrayBuffer));
       return;
     }
     const moved = owned ? data : ownBuffer(data);

@@ -32,6 +32,8 @@ export interface SnapshotWriterOptions {
   crypt?: CryptConfig;
   /** Bytes of `rsa-encrypted.key.blob` payload (spec §6.2), added to the snapshot when given. */
   wrappedKey?: Uint8Array;
+  /** Unencrypted chunk digests on the libuv thread pool instead of the worker pool (the mount's write path). */
+  threadPoolDigest?: boolean;
 }
 
 export class SnapshotWriter {
@@ -53,7 +55,7 @@ export class SnapshotWriter {
     private readonly createdGroup: boolean,
   ) {
     const chunkCrypt = opts.cryptMode === 'encrypt' ? opts.crypt : undefined;
-    this.chunks = new ChunkWriter(ds.chunks, opts.pool, opts.codec, chunkCrypt);
+    this.chunks = new ChunkWriter(ds.chunks, opts.pool, opts.codec, chunkCrypt, { threadPoolDigest: opts.threadPoolDigest });
   }
 
   static async begin(ds: Datastore, group: GroupRef, opts: SnapshotWriterOptions): Promise<SnapshotWriter> {

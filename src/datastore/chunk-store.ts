@@ -201,7 +201,14 @@ export class ChunkStore {
 
   /** Sets atime to now and leaves mtime alone (GC mark, spec §4.2); false when the chunk is missing. */
   async touch(digest: Digest): Promise<boolean> {
-    return this.touchPath(this.chunkPath(digest));
+    const path = this.chunkPath(digest);
+    try {
+      // Off the event loop: after a cold start each chunk directory lookup is a disk read.
+      return await nativeLocks().touchAtimeAsync(path);
+    } catch (e) {
+      if (e instanceof PbsError) throw e;
+      throw new PbsError('EIO', `updating chunk atime failed: ${(e as Error).message}`, { path, cause: e });
+    }
   }
 
   private touchPath(path: string): boolean {

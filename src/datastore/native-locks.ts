@@ -13,6 +13,8 @@ export interface NativeLocks {
   startWriteback(fd: number): void;
   /** utimensat(atime = now, mtime untouched); false when the path does not exist. */
   touchAtime(path: string): boolean;
+  /** touchAtime on the libuv thread pool. */
+  touchAtimeAsync(path: string): Promise<boolean>;
   readonly LOCK_SH: number;
   readonly LOCK_EX: number;
   readonly LOCK_UN: number;

@@ -4,38 +4,72 @@ import type { CryptConfig } from '../format/crypt-config.js';
 import { MAX_CHUNK_SIZE } from '../format/blob.js';
 import type { WorkerPool } from '../codec/worker-pool.js';
 import { type Digest, type DigestHex, digestToHex } from '../types.js';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ChunkDirSource, type ChunkSource } from './chunk-source.js';
+import { ChunkBuffers } from './chunk-buffers.js';
 import { ByteLru } from './lru-cache.js';
+import { decodeChunkFile, nativeChunkDecodeAvailable } from './native-chunk-decode.js';
 
 export interface ChunkReaderOptions {
   /** Key for encrypted chunks; without it an encrypted chunk fails with EACCES. */
   crypt?: CryptConfig;
   /** Decoded-chunk cache size in bytes (0 disables). */
   cacheBytes?: number;
+  /**
+   * Decode unencrypted chunks of a local `.chunks` directory on the libuv thread pool (native addon) when the size is
+   * known, instead of on the worker pool: no worker isolate's memory, and every core (the mount's read path).
+   */
+  threadPoolDecode?: boolean;
 }
 
 export class ChunkReader {
   private readonly cache: ByteLru<DigestHex, Uint8Array>;
   /** Joins concurrent reads of the same chunk into one decode. */
   private readonly inflight = new Map<DigestHex, Promise<Uint8Array>>();
+  /** The local chunk directory whose plain chunks decode on the libuv thread pool (threadPoolDecode). */
+  private readonly threadPool?: ChunkDirSource;
+  private readonly buffers = new ChunkBuffers();
+  /** Chunks handed out by read(): callers may keep them, so they are never reused. */
+  private readonly lent = new WeakSet<Uint8Array>();
 
   constructor(
     private readonly source: ChunkSource,
     private readonly pool: WorkerPool,
     private readonly opts: ChunkReaderOptions = {},
   ) {
-    this.cache = new ByteLru(opts.cacheBytes ?? 64 * 1024 * 1024);
+    this.cache = new ByteLru(opts.cacheBytes ?? 64 * 1024 * 1024, (data) => {
+      if (!this.lent.has(data)) this.buffers.giveBack(data);
+    });
+    if (opts.threadPoolDecode && source instanceof ChunkDirSource && nativeChunkDecodeAvailable()) this.threadPool = source;
   }
 
   /** Decoded, digest-verified bytes of one chunk. `expectedSize` is checked when given. */
   async read(digest: Digest, expectedSize?: number): Promise<Uint8Array> {
+    const data = await this.get(digest, expectedSize);
+    this.lent.add(data);
+    return data;
+  }
+
+  /**
+   * As read(), for a caller that is done with the bytes before this event-loop turn ends (it awaits nothing else
+   * while using them, e.g. a FUSE reply): the buffer may then be reused for another chunk once the cache drops it.
+   */
+  readTransient(digest: Digest, expectedSize: number): Promise<Uint8Array> {
+    return this.get(digest, expectedSize);
+  }
+
+  private async get(digest: Digest, expectedSize?: number): Promise<Uint8Array> {
     const hex = digestToHex(digest);
+    if (expectedSize !== undefined) {
+      const zero = zeroChunk(hex, expectedSize);
+      if (zero) return zero;
+    }
     const cached = this.cache.get(hex);
     if (cached) return cached;
     let p = this.inflight.get(hex);
     if (!p) {
-      p = this.load(digest, hex).finally(() => this.inflight.delete(hex));
+      p = this.load(digest, hex, expectedSize).finally(() => this.inflight.delete(hex));
       this.inflight.set(hex, p);
     }
     const data = await p;
@@ -45,7 +79,20 @@ export class ChunkReader {
     return data;
   }
 
-  private async load(digest: Digest, hex: DigestHex): Promise<Uint8Array> {
+  private async load(digest: Digest, hex: DigestHex, expectedSize: number | undefined): Promise<Uint8Array> {
+    if (this.threadPool && expectedSize !== undefined && expectedSize <= MAX_CHUNK_SIZE) {
+      const out = this.buffers.take(expectedSize);
+      let done = false;
+      try {
+        done = await decodeChunkFile(this.threadPool.pathOf(hex), digest, hex, out);
+      } finally {
+        if (!done) this.buffers.giveBack(out);
+      }
+      if (done) {
+        this.cache.set(hex, out);
+        return out;
+      }
+    }
     const blob = await this.source.readChunk(digest);
     const { data } = await this.pool.run(
       'decodeChunk',
@@ -61,6 +108,23 @@ export class ChunkReader {
     this.cache.set(hex, data);
     return data;
   }
+}
+
+/**
+ * Fixed-index images are full of all-zero chunks (unallocated disk), one digest per chunk size: such a chunk is
+ * answered without reading or decoding it, from one shared buffer (decoded chunks are never written to). Only
+ * power-of-two sizes (the fixed chunk sizes) are remembered, so dynamic chunks do not each cost a hash.
+ */
+const zeroChunks = new Map<number, { hex: DigestHex; data: Uint8Array }>();
+function zeroChunk(hex: DigestHex, size: number): Uint8Array | undefined {
+  if (size < 4096 || size > MAX_CHUNK_SIZE || (size & (size - 1)) !== 0) return undefined;
+  let z = zeroChunks.get(size);
+  if (!z) {
+    const data = new Uint8Array(size);
+    z = { hex: createHash('sha256').update(data).digest('hex') as DigestHex, data };
+    zeroChunks.set(size, z);
+  }
+  return z.hex === hex ? z.data : undefined;
 }
 
 /** A ChunkReader over a local datastore's `.chunks` directory. */

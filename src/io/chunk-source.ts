@@ -13,9 +13,14 @@ export interface ChunkSource {
 export class ChunkDirSource implements ChunkSource {
   constructor(private readonly chunksDir: string) {}
 
+  /** Where the chunk's file is. */
+  pathOf(hex: string): string {
+    return join(this.chunksDir, hex.slice(0, 4), hex);
+  }
+
   async readChunk(digest: Digest): Promise<Uint8Array> {
     const hex = digestToHex(digest);
-    const path = join(this.chunksDir, hex.slice(0, 4), hex);
+    const path = this.pathOf(hex);
     try {
       return await readFile(path);
     } catch (e) {

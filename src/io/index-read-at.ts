@@ -63,7 +63,15 @@ export class IndexReadAt implements ReadAt {
     this.budget = opts.budget ?? new PrefetchBudget(this.readAhead);
   }
 
-  async readAt(offset: number, length: number): Promise<Uint8Array> {
+  /**
+   * As readAt(), for a caller that is done with the bytes before this event-loop turn ends (it awaits nothing while
+   * using them, e.g. a FUSE reply): the chunk's buffer may be reused later (ChunkReader.readTransient).
+   */
+  readTransient(offset: number, length: number): Promise<Uint8Array> {
+    return this.readAt(offset, length, true);
+  }
+
+  async readAt(offset: number, length: number, transient = false): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new PbsError('EINVAL', `read of ${length} bytes at ${offset} lies outside the archive (${this.size} bytes)`, { path: this.opts.path, offset });
     }
@@ -74,7 +82,8 @@ export class IndexReadAt implements ReadAt {
     try {
       if (first === last) {
         const slot = this.index.chunk(first);
-        const data = await this.reader.read(slot.digest, slot.end - slot.start);
+        const size = slot.end - slot.start;
+        const data = await (transient ? this.reader.readTransient(slot.digest, size) : this.reader.read(slot.digest, size));
         const view = data.subarray(offset - slot.start, offset - slot.start + length);
         // Small reads are metadata that callers may keep (names, xattrs): a view would pin the whole chunk.
         return length <= SMALL_READ && !this.opts.views ? view.slice() : view;
@@ -116,8 +125,8 @@ export class IndexReadAt implements ReadAt {
     for (let i = from; i < to; i++) {
       if (!this.budget.tryAcquire()) break;
       const slot = this.index.chunk(i);
-      // Errors surface when the reader gets there; a prefetch only warms the cache.
-      this.reader.read(slot.digest, slot.end - slot.start).then(
+      // Errors surface when the reader gets there; a prefetch only warms the cache (and keeps no bytes).
+      this.reader.readTransient(slot.digest, slot.end - slot.start).then(
         () => this.budget.release(),
         () => this.budget.release(),
       );

@@ -3,7 +3,11 @@ export class ByteLru<K, V extends { byteLength: number }> {
   private readonly map = new Map<K, V>();
   private bytes = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  /** `onEvict` sees every value that leaves the map (pushed out or replaced). */
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onEvict?: (value: V) => void,
+  ) {}
 
   get(key: K): V | undefined {
     const v = this.map.get(key);
@@ -21,6 +25,7 @@ export class ByteLru<K, V extends { byteLength: number }> {
     if (old) {
       this.bytes -= old.byteLength;
       this.map.delete(key);
+      if (old !== value) this.onEvict?.(old);
     }
     this.map.set(key, value);
     this.bytes += value.byteLength;
@@ -28,6 +33,7 @@ export class ByteLru<K, V extends { byteLength: number }> {
       if (this.bytes <= this.maxBytes) break;
       this.map.delete(k);
       this.bytes -= v.byteLength;
+      this.onEvict?.(v);
     }
   }
 

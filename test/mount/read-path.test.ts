@@ -1,5 +1,6 @@
 // The pieces under the mount without FUSE: IndexReadAt (random access, bounds, read-ahead), the POSIX ACL xattr
 // encoding, the path cache and errno mapping.
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerPool } from '../../src/codec/worker-pool.js';
@@ -67,20 +68,107 @@ describe('IndexReadAt', () => {
     const seq = await open(2);
     for (let off = 0; off < 2 * MiB; off += 128 * 1024) await seq.r.readAt(off, 128 * 1024);
     await new Promise((r) => setTimeout(r, 50));
-    expect(seq.source.reads).toBe(3); // chunk 0, then chunks 1 and 2 ahead
+    expect(seq.source.reads).toBe(2); // chunk 0 is all zeros (answered without a read), then chunks 1 and 2 ahead
     const rnd = await open(2);
     await rnd.r.readAt(0, 10);
     await rnd.r.readAt(5 * 4 * MiB, 10);
     await new Promise((r) => setTimeout(r, 50));
-    expect(rnd.source.reads).toBe(2);
+    expect(rnd.source.reads).toBe(1); // chunk 5 only (chunk 0 is zeros)
   });
 
   it('names the missing chunk (digest and file) as ENOENT', async () => {
     const index = await openIndex(fidx);
     const reader = new ChunkReader(new ChunkDirSource(join(sb.dir, 'nowhere')), pool);
     const r = new IndexReadAt(index, reader, { path: fidx });
-    const first = index.chunk(0).digest;
-    await expect(r.readAt(0, 10)).rejects.toMatchObject({ code: 'ENOENT', digest: Buffer.from(first).toString('hex') });
+    const second = index.chunk(1).digest; // chunk 0 is all zeros: answered without its file
+    await expect(r.readAt(4 * MiB, 10)).rejects.toMatchObject({ code: 'ENOENT', digest: Buffer.from(second).toString('hex') });
+  });
+});
+
+/** A real worker pool (inline) that counts the decodes it is given. */
+class CountingPool extends WorkerPool {
+  runs = 0;
+  override run(...args: Parameters<WorkerPool['run']>): ReturnType<WorkerPool['run']> {
+    this.runs++;
+    return super.run(...args);
+  }
+}
+
+describe('ChunkReader decoding on the thread pool (native addon)', () => {
+  let sb: Sandbox;
+  let image: Buffer;
+  let fidx: string;
+  let chunks: string;
+
+  beforeAll(async () => {
+    sb = sandbox('pbsfs-tpdecode-');
+    image = makeImage(join(sb.dir, 'disk.raw'), 6, 'tp', 5000);
+    await sb.ok(['datastore', 'create', 'store1', join(sb.dir, 'store')]);
+    await sb.ok(['backup', `disk.img:${join(sb.dir, 'disk.raw')}`, '--store', 'store1', '--backup-id', 'x', '--backup-time', '1700000000']);
+    fidx = join(sb.dir, 'store/host/x/2023-11-14T22:13:20Z/disk.img.fidx');
+    chunks = join(sb.dir, 'store/.chunks');
+  });
+  afterAll(() => sb?.cleanup());
+
+  const reader = (dir = chunks) => {
+    const pool = new CountingPool({ size: 0 });
+    return { pool, reader: new ChunkReader(new ChunkDirSource(dir), pool, { cacheBytes: 0, threadPoolDecode: true }) };
+  };
+
+  it('decodes raw and zstd chunks without the worker pool, byte for byte', async () => {
+    const index = await openIndex(fidx);
+    const { pool, reader: r } = reader();
+    for (let i = 0; i < index.chunkCount; i++) {
+      const slot = index.chunk(i);
+      const data = await r.read(slot.digest, slot.end - slot.start);
+      expect(Buffer.from(data).equals(image.subarray(slot.start, slot.end))).toBe(true);
+    }
+    expect(pool.runs).toBe(0);
+  });
+
+  it('decodes into buffers the cache dropped, never into one handed out by read()', async () => {
+    const index = await openIndex(fidx);
+    const r = new ChunkReader(new ChunkDirSource(chunks), new WorkerPool({ size: 0 }), { cacheBytes: 4 * MiB, threadPoolDecode: true });
+    const [s1, s2, s5] = [index.chunk(1), index.chunk(2), index.chunk(5)];
+    const nextTurn = () => new Promise((res) => setImmediate(res));
+    const kept = await r.read(s1.digest, 4 * MiB); // the caller may keep it
+    const keptCopy = Buffer.from(kept);
+    const t2 = await r.readTransient(s2.digest, 4 * MiB); // pushes chunk 1 out of the one-chunk cache
+    await nextTurn();
+    await r.readTransient(s5.digest, 4 * MiB); // pushes chunk 2 out: its buffer is free from the next turn on
+    await nextTurn();
+    const t1 = await r.readTransient(s1.digest, 4 * MiB);
+    expect(t1.buffer).toBe(t2.buffer);
+    expect(Buffer.from(t1).equals(image.subarray(s1.start, s1.end))).toBe(true);
+    expect(Buffer.from(kept).equals(keptCopy)).toBe(true);
+  });
+
+  it('fails a damaged chunk with ECORRUPT naming the digest, a missing one with ENOENT', async () => {
+    const index = await openIndex(fidx);
+    const copy = join(sb.dir, 'damaged');
+    cpSync(chunks, copy, { recursive: true });
+    const hexOf = (i: number) => Buffer.from(index.chunk(i).digest).toString('hex');
+    const fileOf = (i: number) => join(copy, hexOf(i).slice(0, 4), hexOf(i));
+    // chunk 1 is random (stored raw), chunk 2 text (zstd): flip a payload byte in each, cut the tail chunk short,
+    // remove chunk 5 (random).
+    for (const i of [1, 2]) {
+      const bytes = readFileSync(fileOf(i));
+      bytes[bytes.length - 100] ^= 1;
+      writeFileSync(fileOf(i), bytes);
+    }
+    const last = index.chunkCount - 1;
+    writeFileSync(fileOf(last), readFileSync(fileOf(last)).subarray(0, 200));
+    rmSync(fileOf(5));
+    const { reader: r } = reader(copy);
+    const read = (i: number) => r.read(index.chunk(i).digest, index.chunk(i).end - index.chunk(i).start);
+    await expect(read(1)).rejects.toMatchObject({ code: 'ECORRUPT', digest: hexOf(1), message: expect.stringMatching(/hashes to/) });
+    await expect(read(2)).rejects.toMatchObject({ code: 'ECORRUPT', digest: hexOf(2) });
+    await expect(read(last)).rejects.toMatchObject({ code: 'ECORRUPT', digest: hexOf(last) });
+    await expect(read(5)).rejects.toMatchObject({ code: 'ENOENT', digest: hexOf(5) });
+    // An all-zero chunk (0, 4) needs no file.
+    expect(Buffer.from(await read(0)).equals(Buffer.alloc(4 * MiB))).toBe(true);
+    // The index's size is checked too.
+    await expect(r.read(index.chunk(3).digest, 4 * MiB - 1)).rejects.toMatchObject({ code: 'ECORRUPT' });
   });
 });
 
