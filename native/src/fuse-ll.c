@@ -680,13 +680,21 @@ static napi_value js_keep_node(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/** The (session, ino) arguments of a call; false when they are missing. */
+static int session_and_ino(napi_env env, napi_callback_info info, session_t **s, double *ino) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return 0;
+  *s = get_session(env, argv[0]);
+  *ino = 0;
+  napi_get_value_double(env, argv[1], ino);
+  return 1;
+}
+
 // dropNode(session, ino): the kernel forgot the node.
 static napi_value js_drop_node(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return throw_type(env, "dropNode(session, ino)");
-  session_t *s = get_session(env, argv[0]);
-  double ino = 0;
-  napi_get_value_double(env, argv[1], &ino);
+  session_t *s;
+  double ino;
+  if (!session_and_ino(env, info, &s, &ino)) return throw_type(env, "dropNode(session, ino)");
   if (s) node_cache_drop(&s->facts, (uint64_t)ino);
   return undefined(env);
 }
@@ -876,11 +884,9 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
 // notifyInvalInode(session, ino): the kernel drops the node's cached attributes (no request; it asks at the next
 // stat). For changes it cannot see in a reply: an access ACL set with setxattr changes the mode.
 static napi_value js_notify_inval_inode(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return throw_type(env, "notifyInvalInode(session, ino)");
-  session_t *s = get_session(env, argv[0]);
-  double ino = 0;
-  napi_get_value_double(env, argv[1], &ino);
+  session_t *s;
+  double ino;
+  if (!session_and_ino(env, info, &s, &ino)) return throw_type(env, "notifyInvalInode(session, ino)");
   if (!s || !s->se || s->gone) return result(env, -ENOTCONN);
   return result(env, fuse_lowlevel_notify_inval_inode(s->se, (fuse_ino_t)ino, -1, 0));
 }
