@@ -204,11 +204,8 @@ static napi_value js_decode_chunk_file(napi_env env, napi_callback_info info) {
   job->out = odata;
   job->out_len = olen;
   napi_create_reference(env, argv[2], 1, &job->out_ref);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pbsfs_decode_chunk", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, decode_execute, decode_complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  napi_value promise = queue_promise_job(env, "pbsfs_decode_chunk", decode_execute, decode_complete, job, &job->work, &job->deferred);
+  if (!promise) {
     napi_delete_reference(env, job->out_ref);
     free(job->path);
     free(job);

@@ -99,11 +99,8 @@ static napi_value js_syncfs(napi_env env, napi_callback_info info) {
   syncfs_job *job = calloc(1, sizeof *job);
   if (job == NULL) return throw_errno(env, ENOMEM, "syncfs");
   job->fd = fd;
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pbsfs_syncfs", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  napi_value promise = queue_promise_job(env, "pbsfs_syncfs", syncfs_execute, syncfs_complete, job, &job->work, &job->deferred);
+  if (!promise) {
     free(job);
     return throw_errno(env, EAGAIN, "syncfs");
   }
@@ -192,11 +189,8 @@ static napi_value js_touch_atime_async(napi_env env, napi_callback_info info) {
     return throw_errno(env, ENOMEM, "utimensat");
   }
   napi_get_value_string_utf8(env, argv[0], job->path, len + 1, &len);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pbsfs_touch_atime", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, touch_execute, touch_complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  napi_value promise = queue_promise_job(env, "pbsfs_touch_atime", touch_execute, touch_complete, job, &job->work, &job->deferred);
+  if (!promise) {
     free(job->path);
     free(job);
     return throw_errno(env, EAGAIN, "utimensat");

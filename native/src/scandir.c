@@ -413,11 +413,8 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
     free(job);
     return NULL;
   }
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pbsfs_scandir", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, scan_execute, scan_complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  napi_value promise = queue_promise_job(env, "pbsfs_scandir", scan_execute, scan_complete, job, &job->work, &job->deferred);
+  if (!promise) {
     free(job);
     return throw_errno(env, EAGAIN, "opendir");
   }

@@ -57,11 +57,8 @@ static napi_value js_sha256_async(napi_env env, napi_callback_info info) {
   job->data = data;
   job->len = len;
   napi_create_reference(env, argv[0], 1, &job->data_ref);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pbsfs_sha256", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, sha_execute, sha_complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  napi_value promise = queue_promise_job(env, "pbsfs_sha256", sha_execute, sha_complete, job, &job->work, &job->deferred);
+  if (!promise) {
     napi_delete_reference(env, job->data_ref);
     free(job);
     return throw_errno(env, EAGAIN, "sha256");

@@ -187,11 +187,8 @@ static napi_value js_write_new_files(napi_env env, napi_callback_info info) {
   // The buffers must stay alive while the job runs.
   napi_create_reference(env, argv[0], 1, &job->paths_ref);
   napi_create_reference(env, argv[1], 1, &job->datas_ref);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pbsfs_write_new_files", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  napi_value promise = queue_promise_job(env, "pbsfs_write_new_files", write_execute, write_complete, job, &job->work, &job->deferred);
+  if (!promise) {
     napi_delete_reference(env, job->paths_ref);
     napi_delete_reference(env, job->datas_ref);
     free_job(job);
