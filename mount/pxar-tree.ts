@@ -194,8 +194,9 @@ class PxarFileNode extends PxarNode {
     return this.baseStat(this.e.entry.size ?? 0, 1 + (await this.archive.hardlinkCount(this.e.entry.filenameOffset)));
   }
 
+  /** The FUSE reply takes the bytes at once: their chunk buffer may be reused afterwards. */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    return this.archive.accessor.read(this.e.full(), offset, length);
+    return this.archive.accessor.read(this.e.full(), offset, length, true);
   }
 }
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+// For ZSTD_d_stableOutBuffer: the chunk is decoded straight into the reader's buffer, with no window copy.
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "napi-util.h"
@@ -40,6 +42,11 @@ typedef struct {
 
 // One decompression context per pool thread, kept for the thread's life (they never end).
 static __thread ZSTD_DCtx *dctx;
+// Compressed blobs are read and decompressed in pieces through one small buffer per pool thread: a whole-blob buffer
+// per chunk would be mapped and faulted in page by page every time (costly on virtual machines), and one kept per
+// thread would hold the largest blob seen.
+#define PIECE (256 * 1024)
+static __thread uint8_t *piece;
 
 static int read_full(int fd, uint8_t *buf, size_t len, off_t at) {
   while (len > 0) {
@@ -83,28 +90,44 @@ static void decode(decode_job *job, int fd) {
     }
     if ((r = read_full(fd, job->out, payload, HEADER)) != 0) goto read_failed;
   } else if (memcmp(head, MAGIC_COMPRESSED, 8) == 0) {
-    uint8_t *src = malloc(payload ? payload : 1);
-    if (src == NULL) {
+    if (payload > ZSTD_compressBound(job->out_len)) {
+      snprintf(job->corrupt, sizeof job->corrupt, "compressed blob of %zu bytes is larger than %zu bytes can compress to", payload, job->out_len);
+      return;
+    }
+    if (dctx == NULL && (dctx = ZSTD_createDCtx()) != NULL) ZSTD_DCtx_setParameter(dctx, ZSTD_d_stableOutBuffer, 1);
+    if ((piece == NULL && (piece = malloc(PIECE)) == NULL) || dctx == NULL) {
       job->err = ENOMEM;
       job->syscall = "read";
       return;
     }
-    if ((r = read_full(fd, src, payload, HEADER)) != 0) {
-      free(src);
-      goto read_failed;
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    ZSTD_outBuffer out = {job->out, job->out_len, 0};
+    size_t left = payload, more = 1;
+    off_t at = HEADER;
+    while (left > 0) {
+      size_t len = left < PIECE ? left : PIECE;
+      if ((r = read_full(fd, piece, len, at)) != 0) goto read_failed;
+      at += (off_t)len;
+      left -= len;
+      ZSTD_inBuffer in = {piece, len, 0};
+      while (in.pos < in.size) {
+        size_t in_before = in.pos, out_before = out.pos;
+        more = ZSTD_decompressStream(dctx, &out, &in);
+        if (ZSTD_isError(more)) {
+          snprintf(job->corrupt, sizeof job->corrupt, "zstd: %s", ZSTD_getErrorName(more));
+          return;
+        }
+        if (in.pos == in_before && out.pos == out_before) {
+          snprintf(job->corrupt, sizeof job->corrupt, "chunk decodes to more than the %zu bytes the index expects", job->out_len);
+          return;
+        }
+      }
     }
-    if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL) {
-      free(src);
-      job->err = ENOMEM;
-      job->syscall = "read";
+    if (more != 0) {
+      snprintf(job->corrupt, sizeof job->corrupt, "zstd: the frame ends early");
       return;
     }
-    size_t n = ZSTD_decompressDCtx(dctx, job->out, job->out_len, src, payload);
-    free(src);
-    if (ZSTD_isError(n)) {
-      snprintf(job->corrupt, sizeof job->corrupt, "zstd: %s (or more than the %zu bytes the index expects)", ZSTD_getErrorName(n), job->out_len);
-      return;
-    }
+    size_t n = out.pos;
     if (n != job->out_len) {
       snprintf(job->corrupt, sizeof job->corrupt, "chunk has %zu bytes, index expects %zu", n, job->out_len);
       return;

@@ -24,7 +24,8 @@ export function codec(): Codec {
  * RSS ~60–100 MiB lower. Image archives gain little RSS from it and pay page faults, so they do without.
  */
 export function tuneMallocForTrees(): void {
-  nativeAddon<{ tuneMalloc(): boolean }>().tuneMalloc();
+  const [mmap, arenas, trim] = (process.env.PBSFS_MALLOC ?? '1114112,2,0').split(',').map(Number);
+  nativeAddon<{ tuneMalloc(mmap: number, arenas: number, trim: number): boolean }>().tuneMalloc(mmap!, arenas!, trim!);
 }
 
 /** The command's worker pool; `mainThreadBusy` sizes it for commands whose own thread is busy (see defaultPoolSize). */

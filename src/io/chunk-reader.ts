@@ -7,7 +7,7 @@ import { type Digest, type DigestHex, digestToHex } from '../types.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ChunkDirSource, type ChunkSource } from './chunk-source.js';
-import { ChunkBuffers } from './chunk-buffers.js';
+import { ChunkBuffers, residentBytes } from './chunk-buffers.js';
 import { ByteLru } from './lru-cache.js';
 import { decodeChunkFile, nativeChunkDecodeAvailable } from './native-chunk-decode.js';
 
@@ -38,9 +38,13 @@ export class ChunkReader {
     private readonly pool: WorkerPool,
     private readonly opts: ChunkReaderOptions = {},
   ) {
-    this.cache = new ByteLru(opts.cacheBytes ?? 64 * 1024 * 1024, (data) => {
-      if (!this.lent.has(data)) this.buffers.giveBack(data);
-    });
+    this.cache = new ByteLru(
+      opts.cacheBytes ?? 64 * 1024 * 1024,
+      (data) => {
+        if (!this.lent.has(data)) this.buffers.giveBack(data);
+      },
+      residentBytes,
+    );
     if (opts.threadPoolDecode && source instanceof ChunkDirSource && nativeChunkDecodeAvailable()) this.threadPool = source;
   }
 

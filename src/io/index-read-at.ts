@@ -83,19 +83,23 @@ export class IndexReadAt implements ReadAt {
       if (first === last) {
         const slot = this.index.chunk(first);
         const size = slot.end - slot.start;
-        const data = await (transient ? this.reader.readTransient(slot.digest, size) : this.reader.read(slot.digest, size));
+        // Small reads are metadata that callers may keep (names, xattrs): a view would pin the whole chunk, so they get
+        // a copy, made before this turn ends (the chunk's buffer stays reusable). A transient reader keeps nothing.
+        const copy = length <= SMALL_READ && !this.opts.views && !transient;
+        const data = await (transient || copy ? this.reader.readTransient(slot.digest, size) : this.reader.read(slot.digest, size));
         const view = data.subarray(offset - slot.start, offset - slot.start + length);
-        // Small reads are metadata that callers may keep (names, xattrs): a view would pin the whole chunk.
-        return length <= SMALL_READ && !this.opts.views ? view.slice() : view;
+        return copy ? view.slice() : view;
       }
-      const parts = await Promise.all(
-        Array.from({ length: last - first + 1 }, (_, k) => {
-          const slot = this.index.chunk(first + k);
-          return this.reader.read(slot.digest, slot.end - slot.start).then((data) => ({ slot, data }));
-        }),
-      );
+      // Every part is copied out in the turn its read resolves in, so the chunks' buffers stay reusable; the later
+      // parts start decoding at once.
+      for (let k = first + 1; k <= last; k++) {
+        const slot = this.index.chunk(k);
+        this.reader.readTransient(slot.digest, slot.end - slot.start).catch(() => undefined);
+      }
       const out = new Uint8Array(length);
-      for (const { slot, data } of parts) {
+      for (let k = first; k <= last; k++) {
+        const slot = this.index.chunk(k);
+        const data = await this.reader.readTransient(slot.digest, slot.end - slot.start);
         const from = Math.max(offset, slot.start);
         const to = Math.min(offset + length, slot.end);
         out.set(data.subarray(from - slot.start, to - slot.start), from - offset);

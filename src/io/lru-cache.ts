@@ -3,10 +3,11 @@ export class ByteLru<K, V extends { byteLength: number }> {
   private readonly map = new Map<K, V>();
   private bytes = 0;
 
-  /** `onEvict` sees every value that leaves the map (pushed out or replaced). */
+  /** `onEvict` sees every value that leaves the map (pushed out or replaced); `sizeOf` is what a value costs. */
   constructor(
     private readonly maxBytes: number,
     private readonly onEvict?: (value: V) => void,
+    private readonly sizeOf: (value: V) => number = (v) => v.byteLength,
   ) {}
 
   get(key: K): V | undefined {
@@ -20,19 +21,19 @@ export class ByteLru<K, V extends { byteLength: number }> {
   }
 
   set(key: K, value: V): void {
-    if (value.byteLength > this.maxBytes) return;
+    if (this.sizeOf(value) > this.maxBytes) return;
     const old = this.map.get(key);
     if (old) {
-      this.bytes -= old.byteLength;
+      this.bytes -= this.sizeOf(old);
       this.map.delete(key);
       if (old !== value) this.onEvict?.(old);
     }
     this.map.set(key, value);
-    this.bytes += value.byteLength;
+    this.bytes += this.sizeOf(value);
     for (const [k, v] of this.map) {
       if (this.bytes <= this.maxBytes) break;
       this.map.delete(k);
-      this.bytes -= v.byteLength;
+      this.bytes -= this.sizeOf(v);
       this.onEvict?.(v);
     }
   }

@@ -237,15 +237,18 @@ export class PxarAccessor {
     return this.inlineContents(f.contentOffset!, f.size!);
   }
 
-  /** `length` bytes of a file's contents from `offset` (clamped to the file size). */
-  async read(e: AccessorEntry | PxarEntry, offset: number, length: number): Promise<Uint8Array> {
+  /**
+   * `length` bytes of a file's contents from `offset` (clamped to the file size). With `transient` the caller is done
+   * with them before this event-loop turn ends (see ReadAt.readTransient).
+   */
+  async read(e: AccessorEntry | PxarEntry, offset: number, length: number, transient = false): Promise<Uint8Array> {
     const f = fileOf(e);
     const n = Math.max(0, Math.min(length, f.size! - offset));
     if (offset < 0 || n === 0) return new Uint8Array(0);
-    if (this.version === 1) return readRange(this.archive, f.contentOffset! + offset, n, 'file contents');
+    if (this.version === 1) return readRange(this.archive, f.contentOffset! + offset, n, 'file contents', this.archive.size, transient);
     if (!this.payload) throw new PbsError('EINVAL', 'split archive: no payload (.ppxar) reader given');
     await checkPayloadHeader(this.payload, f.payloadOffset!, f.size!);
-    return readRange(this.payload, f.payloadOffset! + HEADER_SIZE + offset, n, 'payload contents');
+    return readRange(this.payload, f.payloadOffset! + HEADER_SIZE + offset, n, 'payload contents', this.payload.size, transient);
   }
 
   private async *inlineContents(start: number, size: number): AsyncGenerator<Uint8Array> {

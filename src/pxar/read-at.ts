@@ -7,6 +7,11 @@ export interface ReadAt {
   readonly size: number;
   /** Exactly `length` bytes at `offset` (callers stay within `size`). */
   readAt(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * As readAt(), for a caller done with the bytes before this event-loop turn ends (it awaits nothing while using
+   * them, e.g. a FUSE reply), so the source may reuse their buffer afterwards. Sources without buffers to reuse omit it.
+   */
+  readTransient?(offset: number, length: number): Promise<Uint8Array>;
 }
 
 /** A ReadAt over bytes already in memory. */
@@ -17,12 +22,12 @@ export function bytesReadAt(bytes: Uint8Array): ReadAt {
   };
 }
 
-/** Reads [offset, offset+length), checking it lies inside `limit` (default: the source size). */
-export async function readRange(src: ReadAt, offset: number, length: number, what: string, limit = src.size): Promise<Uint8Array> {
+/** Reads [offset, offset+length), checking it lies inside `limit` (default: the source size); `transient` as in ReadAt. */
+export async function readRange(src: ReadAt, offset: number, length: number, what: string, limit = src.size, transient = false): Promise<Uint8Array> {
   if (offset < 0 || length < 0 || offset + length > limit) {
     throw new PbsError('ECORRUPT', `${what} at ${offset}+${length} lies beyond the end (${limit})`, { offset });
   }
-  const out = await src.readAt(offset, length);
+  const out = await (transient && src.readTransient ? src.readTransient(offset, length) : src.readAt(offset, length));
   if (out.length !== length) throw new PbsError('EIO', `short read of ${what}: ${out.length} of ${length} bytes`, { offset });
   return out;
 }
