@@ -62,7 +62,7 @@ export class ChunkWriter {
    * Stores one chunk (unless known) and resolves with its digest once it is durable in the store.
    * `data` must not be used by the caller afterwards: it is moved to a worker thread. With `ownsBuffer` the
    * caller hands over the whole ArrayBuffer behind `data` (slack after it included), which saves a copy.
-   * `release` gets that buffer back when the chunk needed no write (known or already stored), for reuse.
+   * `release` gets that buffer back, for reuse, once the chunk is encoded or found to need no write.
    */
   async add(data: Uint8Array, ownsBuffer = false, release?: (buffer: Uint8Array) => void): Promise<Digest> {
     const size = data.byteLength;
@@ -111,7 +111,8 @@ export class ChunkWriter {
       return;
     }
     const moved = owned ? data : ownBuffer(data);
-    const { blob } = await this.pool.run('encodeChunk', { data: moved, compress: true, cryptKey: this.crypt?.key }, [moved.buffer as ArrayBuffer]);
+    const { blob, data: back } = await this.pool.run('encodeChunk', { data: moved, compress: true, cryptKey: this.crypt?.key }, [moved.buffer as ArrayBuffer]);
+    if (owned && release) release(new Uint8Array(back.buffer as ArrayBuffer));
     const res = await this.store.insert(digest, blob, this.encrypted);
     if (res.duplicate) this.stats.duplicates++;
     else this.stats.compressed_size += blob.byteLength;

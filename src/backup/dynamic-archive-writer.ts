@@ -3,6 +3,7 @@
 import type { Chunker } from '../chunker/chunker.js';
 import { PbsError } from '../errors.js';
 import type { ByteSink } from '../pxar/encoder.js';
+import { ChunkBuffers } from '../io/chunk-buffers.js';
 import type { Digest } from '../types.js';
 import type { ChunkWriter } from './chunk-writer.js';
 import type { ClosedIndex, DynamicIndexWriter } from './index-writer.js';
@@ -19,6 +20,8 @@ const CHUNK_BUF_START = 4 * 1024 * 1024;
 export class DynamicArchiveWriter implements ByteSink {
   /** Bytes of the chunk being collected (the first partsBytes of chunkBuf); cut at the chunker's boundary. */
   private chunkBuf = new Uint8Array(0);
+  /** Chunk buffers come back once stored or found known, and are used again (fresh ones cost page faults). */
+  private readonly buffers = new ChunkBuffers();
   private partsBytes = 0;
   private written = 0;
   private readonly stage = new Uint8Array(STAGE_SIZE);
@@ -124,11 +127,12 @@ export class DynamicArchiveWriter implements ByteSink {
   private keep(piece: Uint8Array): void {
     if (piece.byteLength === 0) return;
     // Callers may reuse their buffers after write() returns, so the pending bytes are copied, once, into the
-    // buffer that becomes the chunk (it grows by doubling; its slack travels with it to the worker).
+    // buffer that becomes the chunk (it grows by doubling; its capacity travels with it to the worker).
     const need = this.partsBytes + piece.byteLength;
     if (need > this.chunkBuf.byteLength) {
-      const grown = new Uint8Array(Math.max(need, CHUNK_BUF_START, this.chunkBuf.byteLength * 2));
+      const grown = this.buffers.take(Math.max(need, CHUNK_BUF_START, this.chunkBuf.byteLength * 2));
       grown.set(this.chunkBuf.subarray(0, this.partsBytes));
+      if (this.chunkBuf.byteLength) this.buffers.giveBack(this.chunkBuf);
       this.chunkBuf = grown;
     }
     this.chunkBuf.set(piece, this.partsBytes);
@@ -140,7 +144,9 @@ export class DynamicArchiveWriter implements ByteSink {
     const data = this.chunkBuf.subarray(0, size);
     this.chunkBuf = new Uint8Array(0);
     this.partsBytes = 0;
-    await this.enqueue(this.chunks.add(data, true).then((digest) => ({ digest, size })));
+    // The buffer comes back from the codec worker (encoded, or hashed and known): only this writer had it.
+    const release = (b: Uint8Array): void => this.buffers.giveBackMoved(b);
+    await this.enqueue(this.chunks.add(data, true, release).then((digest) => ({ digest, size })));
   }
 
   private async enqueue(p: Promise<InjectedChunk>): Promise<void> {

@@ -21,11 +21,12 @@ export function codec(): Codec {
 /**
  * For tree backups, restores and the mount daemon, before the worker pool starts: multi-MiB chunk buffers freed on many threads go
  * back to the system instead of staying in per-thread malloc arenas (native/src/malloc-tuning.c), which keeps peak
- * RSS ~60–100 MiB lower. Image archives gain little RSS from it and pay page faults, so they do without.
+ * RSS ~60–100 MiB lower. Image archives gain little RSS from it and pay page faults, so they do without. The hot
+ * paths reuse their chunk buffers (src/io/chunk-buffers.ts), so few of those mappings are made.
  */
 export function tuneMallocForTrees(): void {
-  const [mmap, arenas, trim] = (process.env.PBSFS_MALLOC ?? '1114112,2,0').split(',').map(Number);
-  nativeAddon<{ tuneMalloc(mmap: number, arenas: number, trim: number): boolean }>().tuneMalloc(mmap!, arenas!, trim!);
+  // Just above 1 MiB: the mount's 1 MiB write requests come from the heap; 4 MiB chunks are mapped. Two arenas.
+  nativeAddon<{ tuneMalloc(mmapThreshold: number, arenaMax: number, trimThreshold: number): boolean }>().tuneMalloc(1024 * 1024 + 64 * 1024, 2, 0);
 }
 
 /** The command's worker pool; `mainThreadBusy` sizes it for commands whose own thread is busy (see defaultPoolSize). */

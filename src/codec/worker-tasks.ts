@@ -22,7 +22,7 @@ export interface DecodeChunkArgs {
 }
 
 export interface TaskTypes {
-  encodeChunk: { args: EncodeChunkArgs; result: { blob: Uint8Array } };
+  encodeChunk: { args: EncodeChunkArgs; result: { blob: Uint8Array; data: Uint8Array } };
   decodeChunk: { args: DecodeChunkArgs; result: { data: Uint8Array } };
   sha256: { args: { data: Uint8Array }; result: { digest: Uint8Array } };
   digestChunk: { args: DigestChunkArgs; result: { digest: Uint8Array; data: Uint8Array } };
@@ -38,8 +38,10 @@ export type TaskName = keyof TaskTypes;
 export type TaskArgs<K extends TaskName> = TaskTypes[K]['args'];
 export type TaskResult<K extends TaskName> = TaskTypes[K]['result'];
 
-export function encodeChunk(codec: Codec, a: EncodeChunkArgs): { blob: Uint8Array } {
-  return { blob: encodeBlob(codec, a.data, { compress: a.compress, cryptKey: a.cryptKey }) };
+/** Encodes a chunk; its data travels back (as digestChunk's does), so the caller can use the buffer again. */
+export function encodeChunk(codec: Codec, a: EncodeChunkArgs): { blob: Uint8Array; data: Uint8Array } {
+  const blob = encodeBlob(codec, a.data, { compress: a.compress, cryptKey: a.cryptKey });
+  return { blob, data: a.data.byteOffset === 0 ? new Uint8Array(a.data.buffer as ArrayBuffer) : a.data };
 }
 
 /** Decodes a chunk blob and checks its digest: SHA-256(data), or SHA-256(data || id_key) when encrypted. */

@@ -25,7 +25,7 @@ export class ChunkBuffers {
   private scheduled = false;
 
   /** A buffer of `size` bytes with unspecified contents: the caller overwrites all of it before anyone reads it. */
-  take(size: number): Uint8Array {
+  take(size: number): Uint8Array<ArrayBuffer> {
     const want = capacityFor(size);
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
@@ -51,6 +51,21 @@ export class ChunkBuffers {
   giveBack(view: Uint8Array): void {
     const buffer = view.buffer as ArrayBuffer;
     if (!this.owned.has(buffer) || view.byteOffset !== 0) return;
+    this.queue(buffer);
+  }
+
+  /**
+   * As giveBack(), for a buffer of this pool that was moved to a worker and back: it arrives as a new ArrayBuffer.
+   * The caller vouches that nothing else uses it.
+   */
+  giveBackMoved(view: Uint8Array): void {
+    const buffer = view.buffer as ArrayBuffer;
+    if (view.byteOffset !== 0 || !(buffer instanceof ArrayBuffer)) return;
+    this.owned.add(buffer);
+    this.queue(buffer);
+  }
+
+  private queue(buffer: ArrayBuffer): void {
     this.quarantine.push(buffer);
     if (this.scheduled) return;
     this.scheduled = true;

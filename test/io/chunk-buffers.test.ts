@@ -44,3 +44,15 @@ describe('ChunkBuffers', () => {
     expect(pool.take(MiB).buffer).not.toBe(own.buffer);
   });
 });
+
+describe('ChunkBuffers.giveBackMoved', () => {
+  it('takes back a buffer that returned from a worker as a new ArrayBuffer', async () => {
+    const pool = new ChunkBuffers();
+    const a = pool.take(4 * MiB);
+    // What a transfer to a worker and back yields: the same bytes behind another ArrayBuffer object.
+    const back = new Uint8Array(structuredClone(a.buffer, { transfer: [a.buffer] }));
+    pool.giveBackMoved(back);
+    await nextTurn();
+    expect(pool.take(4 * MiB).buffer).toBe(back.buffer);
+  });
+});
