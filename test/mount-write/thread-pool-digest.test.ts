@@ -1,5 +1,6 @@
 // ChunkWriter with digests on the libuv thread pool (the mount's write path): same digests and chunk files as the
-// worker path, only new chunks reach the worker pool, and buffers of chunks that needed no write come back.
+// worker path, only new chunks reach the worker pool, and every chunk's buffer comes back (after encoding, or at once
+// when the chunk needed no write).
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ describe('ChunkWriter with thread-pool digests', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pbsfs-tpdigest-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('stores what the worker path stores and gives back buffers it did not write', async () => {
+  it('stores what the worker path stores and gives every buffer back', async () => {
     const data = new Uint8Array(randomBytes(4 * 1024 * 1024));
     const expected = createHash('sha256').update(data).digest('hex');
     // Only the one prefix directory this chunk needs (a full ChunkStore.create makes 65536 of them).
@@ -37,16 +38,19 @@ describe('ChunkWriter with thread-pool digests', () => {
     expect(Buffer.from(d1).toString('hex')).toBe(expected);
     expect(existsSync(join(dir, '.chunks', expected.slice(0, 4), expected))).toBe(true);
     expect(pool.tasks).toEqual(['encodeChunk']); // hashed on the thread pool, encoded on the worker pool
-    expect(released).toHaveLength(0); // it was written (and moved to the encoder)
+    // Written: its buffer went to the encoder and came back.
+    expect(released).toHaveLength(1);
+    const first = released[0]!;
+    expect(Buffer.from(first).equals(Buffer.from(data))).toBe(true);
 
     const again = data.slice();
     await w.add(again, false, release); // known to this writer
-    expect(released).toEqual([again]);
+    expect(released).toEqual([first, again]);
 
     const other = new ChunkWriter(store, pool, nativeCodec(), undefined, { threadPoolDigest: true });
     const third = data.slice();
     expect(Buffer.from(await other.add(third, false, release)).toString('hex')).toBe(expected); // in the store: touched
-    expect(released).toEqual([again, third]);
+    expect(released).toEqual([first, again, third]);
     expect(pool.tasks).toEqual(['encodeChunk']);
 
     const worker = new ChunkWriter(store, pool, nativeCodec());
