@@ -9,17 +9,14 @@
 
 #include "napi-util.h"
 
-// tuneMalloc(mmapThreshold, arenaMax, trimThreshold) -> true when glibc accepted every setting (0: leave it).
-// Call before threads start allocating.
+#define MMAP_THRESHOLD (1024 * 1024 + 64 * 1024)
+#define ARENA_MAX 2
+
+// tuneMalloc() -> true when glibc accepted both settings. Call before threads start allocating.
 static napi_value js_tune_malloc(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  uint32_t v[3] = {0, 0, 0};
-  if (!get_args(env, info, 3, argv)) return NULL;
-  for (int i = 0; i < 3; i++) napi_get_value_uint32(env, argv[i], &v[i]);
-  int ok = 1;
-  if (v[0]) ok = mallopt(M_MMAP_THRESHOLD, (int)v[0]) == 1 && ok;
-  if (v[1]) ok = mallopt(M_ARENA_MAX, (int)v[1]) == 1 && ok;
-  if (v[2]) ok = mallopt(M_TRIM_THRESHOLD, (int)v[2]) == 1 && ok;
+  (void)info;
+  int ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1;
+  ok = (mallopt(M_ARENA_MAX, ARENA_MAX) == 1) && ok;
   napi_value r;
   napi_get_boolean(env, ok, &r);
   return r;

@@ -25,8 +25,7 @@ export function codec(): Codec {
  * paths reuse their chunk buffers (src/io/chunk-buffers.ts), so few of those mappings are made.
  */
 export function tuneMallocForTrees(): void {
-  // Just above 1 MiB: the mount's 1 MiB write requests come from the heap; 4 MiB chunks are mapped. Two arenas.
-  nativeAddon<{ tuneMalloc(mmapThreshold: number, arenaMax: number, trimThreshold: number): boolean }>().tuneMalloc(1024 * 1024 + 64 * 1024, 2, 0);
+  nativeAddon<{ tuneMalloc(): boolean }>().tuneMalloc();
 }
 
 /** The command's worker pool; `mainThreadBusy` sizes it for commands whose own thread is busy (see defaultPoolSize). */
