@@ -111,8 +111,9 @@ export class ChunkWriter {
       return;
     }
     const moved = owned ? data : ownBuffer(data);
-    const { blob, data: back } = await this.pool.run('encodeChunk', { data: moved, compress: true, cryptKey: this.crypt?.key }, [moved.buffer as ArrayBuffer]);
-    if (owned && release) release(new Uint8Array(back.buffer as ArrayBuffer));
+    const reuse = owned && release !== undefined;
+    const { blob, data: back } = await this.pool.run('encodeChunk', { data: moved, compress: true, cryptKey: this.crypt?.key, returnData: reuse }, [moved.buffer as ArrayBuffer]);
+    if (reuse && back) release(new Uint8Array(back.buffer as ArrayBuffer));
     const res = await this.store.insert(digest, blob, this.encrypted);
     if (res.duplicate) this.stats.duplicates++;
     else this.stats.compressed_size += blob.byteLength;

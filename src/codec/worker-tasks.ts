@@ -9,6 +9,8 @@ export interface EncodeChunkArgs {
   data: Uint8Array;
   compress: boolean;
   cryptKey?: Uint8Array;
+  /** Send the data's buffer back for reuse (otherwise it is left to this thread's GC). */
+  returnData?: boolean;
 }
 
 export interface DecodeChunkArgs {
@@ -22,7 +24,7 @@ export interface DecodeChunkArgs {
 }
 
 export interface TaskTypes {
-  encodeChunk: { args: EncodeChunkArgs; result: { blob: Uint8Array; data: Uint8Array } };
+  encodeChunk: { args: EncodeChunkArgs; result: { blob: Uint8Array; data?: Uint8Array } };
   decodeChunk: { args: DecodeChunkArgs; result: { data: Uint8Array } };
   sha256: { args: { data: Uint8Array }; result: { digest: Uint8Array } };
   digestChunk: { args: DigestChunkArgs; result: { digest: Uint8Array; data: Uint8Array } };
@@ -38,9 +40,10 @@ export type TaskName = keyof TaskTypes;
 export type TaskArgs<K extends TaskName> = TaskTypes[K]['args'];
 export type TaskResult<K extends TaskName> = TaskTypes[K]['result'];
 
-/** Encodes a chunk; its data travels back (as digestChunk's does), so the caller can use the buffer again. */
-export function encodeChunk(codec: Codec, a: EncodeChunkArgs): { blob: Uint8Array; data: Uint8Array } {
+/** Encodes a chunk; with returnData its buffer travels back whole (as digestChunk's does), for the caller to reuse. */
+export function encodeChunk(codec: Codec, a: EncodeChunkArgs): { blob: Uint8Array; data?: Uint8Array } {
   const blob = encodeBlob(codec, a.data, { compress: a.compress, cryptKey: a.cryptKey });
+  if (!a.returnData) return { blob };
   return { blob, data: a.data.byteOffset === 0 ? new Uint8Array(a.data.buffer as ArrayBuffer) : a.data };
 }
 
