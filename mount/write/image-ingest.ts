@@ -7,9 +7,9 @@ import type { ClosedIndex } from '../../src/backup/index-writer.js';
 import type { SnapshotWriter } from '../../src/backup/snapshot-writer.js';
 import { PbsError, withPath } from '../../src/errors.js';
 import { FIXED_CHUNK_SIZE } from '../../src/format/fixed-index.js';
+import { ChunkBuffers } from '../../src/io/chunk-buffers.js';
 import type { ChunkReader } from '../../src/io/chunk-reader.js';
 import type { Digest } from '../../src/types.js';
-import { BufferPool } from './buffer-pool.js';
 import { CoveredRanges } from './covered-ranges.js';
 
 const CHUNK = FIXED_CHUNK_SIZE;
@@ -36,7 +36,7 @@ export class ImageIngest {
   private failed?: unknown;
   private queue: Promise<unknown> = Promise.resolve();
   /** Chunk buffers, used again when the writer gives them back (chunks that needed no write) or they were spilled. */
-  private readonly chunkBuffers = new BufferPool(CHUNK, 4);
+  private readonly chunkBuffers = new ChunkBuffers();
 
   constructor(
     private readonly writer: SnapshotWriter,
@@ -193,7 +193,7 @@ export class ImageIngest {
       return p;
     }
     const stored = await this.storedBytes(slot);
-    p = { buf: this.chunkBuffers.take(), ranges: new CoveredRanges() };
+    p = { buf: this.zeroedBuffer(), ranges: new CoveredRanges() };
     if (stored) {
       p.buf!.set(stored);
       p.ranges.add(0, CHUNK);
@@ -229,6 +229,11 @@ export class ImageIngest {
     }
   }
 
+  /** A chunk buffer of zeros (unwritten ranges of an image read as zeros). */
+  private zeroedBuffer(): Uint8Array {
+    return this.chunkBuffers.take(CHUNK).fill(0);
+  }
+
   private async spillFile(): Promise<FileHandle> {
     if (this.spill) return this.spill;
     try {
@@ -247,7 +252,7 @@ export class ImageIngest {
 
   private async readSpill(slot: number): Promise<Uint8Array> {
     const fh = await this.spillFile();
-    const buf = this.chunkBuffers.take();
+    const buf = this.zeroedBuffer();
     // Sparse file: a short read means zeros (never past the chunk, the file is at least this long).
     await fh.read(buf, 0, CHUNK, slot * CHUNK).catch((e) => Promise.reject(withPath(e, this.spillPath)));
     return buf;
@@ -259,7 +264,12 @@ export class ImageIngest {
     this.digests[slot] = undefined;
     const prev = this.storing.get(slot);
     if (prev) await prev.catch(() => undefined);
-    const run = this.writer.chunks.add(data, false, (b) => this.chunkBuffers.giveBack(b)).then(
+    // A chunk buffer comes back from the chunk writer (after the codec worker, or at once when known): only we had it.
+    // A short tail is a copy of its own and goes to the GC.
+    const release = (b: Uint8Array): void => {
+      if (b.byteLength === CHUNK) this.chunkBuffers.giveBackMoved(b);
+    };
+    const run = this.writer.chunks.add(data, false, release).then(
       (d) => {
         this.digests[slot] = d;
       },
