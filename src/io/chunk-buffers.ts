@@ -1,6 +1,6 @@
-// Decoded-chunk buffers used again after the cache lets go of them: a fresh 4 MiB buffer per chunk costs page faults
-// (and on virtual machines each one is expensive) and zeroing, and the garbage it leaves drives a major GC every few
-// chunks. Dynamic chunks rarely share a size, so buffers come in whole-MiB capacity classes and a chunk gets a view of
+// Chunk buffers used again: decoded chunks once the cache lets go of them, written chunks once they are stored. A fresh
+// 4 MiB buffer per chunk costs page faults (on virtual machines each one is expensive) and zeroing, and the garbage it
+// leaves drives a major GC every few chunks. Dynamic chunks rarely share a size, so buffers come in whole-MiB capacity classes and a chunk gets a view of
 // the first `size` bytes of a free buffer of its class or the next one.
 
 /** Free buffers kept at most, in bytes of capacity; the oldest go to the GC first. */
