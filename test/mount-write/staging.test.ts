@@ -157,6 +157,8 @@ describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
     expect(snapshotsOnDisk(store, 'host/quiet')).toEqual([]);
     for (let i = 0; i < 100 && snapshotsOnDisk(store, 'host/quiet').length === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(snapshotsOnDisk(store, 'host/quiet')).toHaveLength(1);
+    // The manifest is on disk a moment before the daemon's log line reaches us.
+    for (let i = 0; i < 50 && !/sealed staging snapshot q\.pxar \(quiet\)/.test(m.log); i++) await new Promise((r) => setTimeout(r, 100));
     expect(m.log).toMatch(/sealed staging snapshot q\.pxar \(quiet\)/);
     expect(comparable(snapshot(join(group, 'latest/q.pxar')))).toEqual(comparable(snapshot(join(src, 'links'))));
   }, 60_000);
