@@ -1,7 +1,7 @@
 // Chunk buffers used again: decoded chunks once the cache lets go of them, written chunks once they are stored. A fresh
 // 4 MiB buffer per chunk costs page faults (on virtual machines each one is expensive) and zeroing, and the garbage it
-// leaves drives a major GC every few chunks. Dynamic chunks rarely share a size, so buffers come in whole-MiB capacity classes and a chunk gets a view of
-// the first `size` bytes of a free buffer of its class or the next one.
+// leaves drives a major GC every few chunks. Dynamic chunks rarely share a size, so buffers come in whole-MiB capacity
+// classes and a chunk gets a view of the first `size` bytes of a free buffer of its class or the next one.
 
 /** Free buffers kept at most, in bytes of capacity; the oldest go to the GC first. */
 const FREE_BUDGET = 16 * 1024 * 1024;
@@ -83,5 +83,5 @@ export class ChunkBuffers {
 
 /** The memory behind a chunk's bytes: a pooled buffer's whole capacity, which is what it keeps resident. */
 export function residentBytes(data: Uint8Array): number {
-  return Math.max(data.byteLength, data.buffer.byteLength);
+  return data.buffer.byteLength;
 }
