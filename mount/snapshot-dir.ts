@@ -49,7 +49,7 @@ async function openIndexed(s: Snapshot, file: ManifestFile): Promise<IndexReadAt
   checkKey(s, file, path);
   const index = await openIndex(path);
   checkIndexAgainstManifest(index, file, s.ctx.codec, path);
-  return new IndexReadAt(index, s.store.chunks, { path, readAhead: s.ctx.readAhead, budget: s.ctx.budget });
+  return new IndexReadAt(index, s.store.chunks, { path, readAhead: s.ctx.readAhead, readAheadBytes: s.ctx.cacheBytes / 2, budget: s.ctx.budget });
 }
 
 class IndexFileNode implements MountNode {

@@ -23,6 +23,11 @@ export interface IndexReadAtOptions {
   path?: string;
   /** Chunks decoded ahead of a sequential reader (0 disables read-ahead). */
   readAhead?: number;
+  /**
+   * Bytes decoded ahead of a reader at most (default: no limit). Keep it well below the chunk cache: an LRU evicts the
+   * oldest prefetched chunk first, which is the very next one the reader needs, so an overfull window decodes twice.
+   */
+  readAheadBytes?: number;
   /** Shared limit on prefetches in flight; default: a private budget of `readAhead`. */
   budget?: PrefetchBudget;
   /**
@@ -50,6 +55,7 @@ export class IndexReadAt implements ReadAt {
   readonly size: number;
   private readonly cursors: Cursor[] = [];
   private readonly readAhead: number;
+  private readonly readAheadBytes: number;
   private readonly budget: PrefetchBudget;
   private tick = 0;
 
@@ -60,6 +66,7 @@ export class IndexReadAt implements ReadAt {
   ) {
     this.size = index.size;
     this.readAhead = Math.max(0, opts.readAhead ?? 4);
+    this.readAheadBytes = opts.readAheadBytes ?? Infinity;
     this.budget = opts.budget ?? new PrefetchBudget(this.readAhead);
   }
 
@@ -126,9 +133,10 @@ export class IndexReadAt implements ReadAt {
     if (c.hits < 1) return;
     const from = Math.max(c.prefetchedTo, lastChunk + 1);
     const to = Math.min(this.index.chunkCount, lastChunk + 1 + this.readAhead);
+    const readerAt = this.index.chunk(lastChunk).end;
     for (let i = from; i < to; i++) {
-      if (!this.budget.tryAcquire()) break;
       const slot = this.index.chunk(i);
+      if (slot.end - readerAt > this.readAheadBytes || !this.budget.tryAcquire()) break;
       // Errors surface when the reader gets there; a prefetch only warms the cache (and keeps no bytes).
       this.reader.readTransient(slot.digest, slot.end - slot.start).then(
         () => this.budget.release(),
