@@ -16,6 +16,9 @@ import { InodeTable } from './node.js';
 import { discardInterruptedWrites } from './write/write-journal.js';
 import { resumeStagingSnapshots } from './write/staging-recovery.js';
 
+/** Decoded chunks live in one arena per datastore with room for the cache and the read-ahead in flight (half a cache). */
+const ARENA_PER_CACHE = 1.5;
+
 
 export interface MountContext {
   codec: Codec;
@@ -133,7 +136,7 @@ export class StoreSet {
       }).then(async (ds) => {
         const open: OpenStore = {
           ds,
-          chunks: localChunkReader(ds.path, this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes, threadPoolDecode: true }),
+          chunks: localChunkReader(ds.path, this.ctx.pool, { crypt: this.ctx.crypt, cacheBytes: this.ctx.cacheBytes, threadPoolDecode: true, arenaBytes: ARENA_PER_CACHE * this.ctx.cacheBytes }),
           snapshots: new Map<string, SnapshotDirNode>(),
           writers: new Map<string, { name: string; finishing: Promise<void> }>(),
           newTypeDirs: new Set<string>(),

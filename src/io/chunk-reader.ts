@@ -7,6 +7,7 @@ import { type Digest, type DigestHex, digestToHex } from '../types.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ChunkDirSource, type ChunkSource } from './chunk-source.js';
+import { ChunkArena } from './chunk-arena.js';
 import { ChunkBuffers, residentBytes } from './chunk-buffers.js';
 import { ByteLru } from './lru-cache.js';
 import { decodeChunkFile, nativeChunkDecodeAvailable } from './native-chunk-decode.js';
@@ -21,6 +22,11 @@ export interface ChunkReaderOptions {
    * known, instead of on the worker pool: no worker isolate's memory, and every core (the mount's read path).
    */
   threadPoolDecode?: boolean;
+  /**
+   * Decode those chunks into ranges of one long-lived buffer of this many bytes (default 0: none) before falling back
+   * to buffers of their own (ChunkArena). Room for the cache and the read-ahead in flight suits a long-running reader.
+   */
+  arenaBytes?: number;
 }
 
 export class ChunkReader {
@@ -30,6 +36,7 @@ export class ChunkReader {
   /** The local chunk directory whose plain chunks decode on the libuv thread pool (threadPoolDecode). */
   private readonly threadPool?: ChunkDirSource;
   private readonly buffers = new ChunkBuffers();
+  private readonly arena?: ChunkArena;
   /** Chunks handed out by read(): callers may keep them, so they are never reused. */
   private readonly lent = new WeakSet<Uint8Array>();
 
@@ -40,17 +47,20 @@ export class ChunkReader {
   ) {
     this.cache = new ByteLru(
       opts.cacheBytes ?? 64 * 1024 * 1024,
-      (data) => {
-        if (!this.lent.has(data)) this.buffers.giveBack(data);
-      },
-      residentBytes,
+      (data) => this.giveBack(data),
+      (data) => (this.arena?.holds(data) ? this.arena.footprint(data) : residentBytes(data)),
     );
-    if (opts.threadPoolDecode && source instanceof ChunkDirSource && nativeChunkDecodeAvailable()) this.threadPool = source;
+    if (opts.threadPoolDecode && source instanceof ChunkDirSource && nativeChunkDecodeAvailable()) {
+      this.threadPool = source;
+      if (opts.arenaBytes) this.arena = new ChunkArena(opts.arenaBytes);
+    }
   }
 
   /** Decoded, digest-verified bytes of one chunk. `expectedSize` is checked when given. */
   async read(digest: Digest, expectedSize?: number): Promise<Uint8Array> {
     const data = await this.get(digest, expectedSize);
+    // The caller may keep them: an arena range is reused once the cache drops it, so it gets a copy.
+    if (this.arena?.holds(data)) return data.slice();
     this.lent.add(data);
     return data;
   }
@@ -85,15 +95,18 @@ export class ChunkReader {
 
   private async load(digest: Digest, hex: DigestHex, expectedSize: number | undefined): Promise<Uint8Array> {
     if (this.threadPool && expectedSize !== undefined && expectedSize <= MAX_CHUNK_SIZE) {
-      const out = this.buffers.take(expectedSize);
+      const out = this.arena?.take(expectedSize) ?? this.buffers.take(expectedSize);
       let done = false;
       try {
         done = await decodeChunkFile(this.threadPool.pathOf(hex), digest, hex, out);
       } finally {
-        if (!done) this.buffers.giveBack(out);
+        if (!done) this.giveBack(out);
       }
       if (done) {
         this.cache.set(hex, out);
+        // An arena range too big for the cache goes back after this turn: whoever waits for this decode gets it in
+        // this turn, and read() copies it.
+        if (!this.cache.has(hex)) this.arena?.giveBack(out);
         return out;
       }
     }
@@ -111,6 +124,12 @@ export class ChunkReader {
     );
     this.cache.set(hex, data);
     return data;
+  }
+
+  /** A decoded chunk's buffer nobody reads any more (dropped by the cache, or a failed decode) goes back for reuse. */
+  private giveBack(data: Uint8Array): void {
+    if (this.lent.has(data)) return;
+    if (!this.arena?.giveBack(data)) this.buffers.giveBack(data);
   }
 }
 

@@ -38,6 +38,10 @@ export class ByteLru<K, V extends { byteLength: number }> {
     }
   }
 
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
   get size(): number {
     return this.map.size;
   }

@@ -44,10 +44,10 @@ describe('IndexReadAt', () => {
   });
   afterAll(() => sb?.cleanup());
 
-  const open = async (readAhead: number) => {
+  const open = async (readAhead: number, readAheadBytes?: number) => {
     const source = new CountingSource(join(sb.dir, 'store/.chunks'));
     const reader = new ChunkReader(source, pool, { cacheBytes: 64 * MiB });
-    return { source, r: new IndexReadAt(await openIndex(fidx), reader, { path: fidx, readAhead, budget: new PrefetchBudget(8) }) };
+    return { source, r: new IndexReadAt(await openIndex(fidx), reader, { path: fidx, readAhead, readAheadBytes, budget: new PrefetchBudget(8) }) };
   };
 
   it('returns exactly the bytes asked for, inside and across chunk boundaries', async () => {
@@ -74,6 +74,13 @@ describe('IndexReadAt', () => {
     await rnd.r.readAt(5 * 4 * MiB, 10);
     await new Promise((r) => setTimeout(r, 50));
     expect(rnd.source.reads).toBe(1); // chunk 5 only (chunk 0 is zeros)
+  });
+
+  it('keeps the read-ahead within its byte bound', async () => {
+    const seq = await open(4, 6 * MiB);
+    for (let off = 0; off < 2 * MiB; off += 128 * 1024) await seq.r.readAt(off, 128 * 1024);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seq.source.reads).toBe(1); // chunk 1 only: chunk 2 would end 8 MiB past the reader's chunk
   });
 
   it('names the missing chunk (digest and file) as ENOENT', async () => {
@@ -141,6 +148,32 @@ describe('ChunkReader decoding on the thread pool (native addon)', () => {
     expect(t1.buffer).toBe(t2.buffer);
     expect(Buffer.from(t1).equals(image.subarray(s1.start, s1.end))).toBe(true);
     expect(Buffer.from(kept).equals(keptCopy)).toBe(true);
+  });
+
+  it('with an arena: decodes into its ranges, reuses them once the cache drops them, copies what read() hands out', async () => {
+    const index = await openIndex(fidx);
+    const r = new ChunkReader(new ChunkDirSource(chunks), new WorkerPool({ size: 0 }), { cacheBytes: 4 * MiB, threadPoolDecode: true, arenaBytes: 8 * MiB });
+    const [s1, s2, s3, s5] = [index.chunk(1), index.chunk(2), index.chunk(3), index.chunk(5)];
+    const nextTurn = () => new Promise((res) => setImmediate(res));
+    const same = (data: Uint8Array, s: { start: number; end: number }) => Buffer.from(data).equals(image.subarray(s.start, s.end));
+    const t1 = await r.readTransient(s1.digest, 4 * MiB);
+    const t2 = await r.readTransient(s2.digest, 4 * MiB); // the cache holds one chunk: chunk 1's range goes back
+    expect(t2.buffer).toBe(t1.buffer);
+    expect(t2.byteOffset).not.toBe(t1.byteOffset);
+    await nextTurn();
+    const t3 = await r.readTransient(s3.digest, 4 * MiB);
+    expect(t3.buffer).toBe(t1.buffer);
+    expect(t3.byteOffset).toBe(t1.byteOffset);
+    expect(same(t3, s3)).toBe(true);
+    // read() callers may keep the bytes: they get a copy, and the range is reused all the same.
+    const kept = await r.read(s3.digest, 4 * MiB);
+    expect(kept.buffer).not.toBe(t1.buffer);
+    await nextTurn();
+    const t5 = await r.readTransient(s5.digest, 4 * MiB);
+    await nextTurn();
+    await r.readTransient(s1.digest, 4 * MiB);
+    expect(same(kept, s3)).toBe(true);
+    expect(same(t5, s5)).toBe(true);
   });
 
   it('fails a damaged chunk with ECORRUPT naming the digest, a missing one with ENOENT', async () => {
