@@ -196,7 +196,7 @@ class PxarFileNode extends PxarNode {
 
   /** The FUSE reply takes the bytes at once: their chunk buffer may be reused afterwards. */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    return this.archive.accessor.read(this.e.full(), offset, length, true);
+    return this.archive.accessor.read(this.e.entry, offset, length, true);
   }
 }
 

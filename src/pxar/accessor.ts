@@ -5,7 +5,7 @@ import {
   PXAR_PRELUDE, copyBytes, dv, hashFilename, parseFilename, parseHeader, typeName, type PxarEntry,
 } from './format.js';
 import { parseGoodbyeItem, type GoodbyeItem } from './goodbye.js';
-import { checkPayloadHeader, payloadContents, readContent, readEntryAt, readHeader } from './decoder.js';
+import { checkPayloadHeader, payloadContents, readContent, readEntryAt, readHeader, verifyPayloadHeader } from './decoder.js';
 import { bytesEqual, joinPath, splitPath, toNameBytes } from './names.js';
 import { rangePullReader, readRange, type ReadAt } from './read-at.js';
 import { SeqReader } from './seq-reader.js';
@@ -14,6 +14,9 @@ export type { ReadAt } from './read-at.js';
 
 const ROOT_PATH = new Uint8Array([0x2f]);
 const CONTENT_PIECE = 1 << 20;
+
+/** What reading a file's contents needs of its entry (a mount node keeps its entry without the path). */
+export type FileFields = Pick<PxarEntry, 'kind' | 'size' | 'contentOffset' | 'payloadOffset'>;
 
 export interface EntryRange {
   start: number;
@@ -241,12 +244,18 @@ export class PxarAccessor {
    * `length` bytes of a file's contents from `offset` (clamped to the file size). With `transient` the caller is done
    * with them before this event-loop turn ends (see ReadAt.readTransient).
    */
-  async read(e: AccessorEntry | PxarEntry, offset: number, length: number, transient = false): Promise<Uint8Array> {
+  async read(e: AccessorEntry | FileFields, offset: number, length: number, transient = false): Promise<Uint8Array> {
     const f = fileOf(e);
     const n = Math.max(0, Math.min(length, f.size! - offset));
     if (offset < 0 || n === 0) return new Uint8Array(0);
     if (this.version === 1) return readRange(this.archive, f.contentOffset! + offset, n, 'file contents', this.archive.size, transient);
     if (!this.payload) throw new PbsError('EINVAL', 'split archive: no payload (.ppxar) reader given');
+    if (offset === 0) {
+      // Most files are read in one piece from the start: their PAYLOAD header comes with the bytes, in one read.
+      const b = await readRange(this.payload, f.payloadOffset!, HEADER_SIZE + n, 'payload contents', this.payload.size, transient);
+      verifyPayloadHeader(b, f.payloadOffset!, f.size!);
+      return b.subarray(HEADER_SIZE);
+    }
     await checkPayloadHeader(this.payload, f.payloadOffset!, f.size!);
     return readRange(this.payload, f.payloadOffset! + HEADER_SIZE + offset, n, 'payload contents', this.payload.size, transient);
   }
@@ -260,7 +269,7 @@ export class PxarAccessor {
   }
 }
 
-function fileOf(e: AccessorEntry | PxarEntry): PxarEntry {
+function fileOf(e: AccessorEntry | FileFields): FileFields {
   const f = 'range' in e ? e.entry : e;
   if (f.kind !== 'file') throw new PbsError('EINVAL', `contents of a ${f.kind}: only regular files have contents`);
   return f;

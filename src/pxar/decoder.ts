@@ -132,8 +132,12 @@ export async function readEntryAt(
 
 /** Checks that a payload reference points at a PAYLOAD item of the expected size (spec §8.7). */
 export async function checkPayloadHeader(payload: ReadAt, payloadOffset: number, size: number): Promise<void> {
-  const hb = await readRange(payload, payloadOffset, HEADER_SIZE, 'PAYLOAD header');
-  const h = parseHeader(hb, 0, payloadOffset);
+  verifyPayloadHeader(await readRange(payload, payloadOffset, HEADER_SIZE, 'PAYLOAD header'), payloadOffset, size);
+}
+
+/** Checks the PAYLOAD header at the start of `b`, read at `payloadOffset`, against the reference's size (spec §8.7). */
+export function verifyPayloadHeader(b: Uint8Array, payloadOffset: number, size: number): void {
+  const h = parseHeader(b, 0, payloadOffset);
   if (h.htype !== PXAR_PAYLOAD) {
     throw new PbsError('ECORRUPT', `payload reference points at ${typeName(h.htype)}, not PAYLOAD`, { offset: payloadOffset });
   }
