@@ -15,7 +15,7 @@ const NO_ACL: Acl = Object.freeze({
   defaultGroups: frozenEmpty<AclEntry>(),
 });
 
-const aclIsEmpty = (a: Acl): boolean =>
+export const aclIsEmpty = (a: Acl): boolean =>
   a.users.length === 0 && a.groups.length === 0 && a.groupObj === null && a.default === null && a.defaultUsers.length === 0 && a.defaultGroups.length === 0;
 
 /** No xattrs, ACL entries or file capabilities: getxattr/listxattr of the entry have nothing to show. */

@@ -39,7 +39,7 @@ export enum SetAttr {
 
 /** What the session may answer about a kept node without asking JS (bits of keepNode's flags). */
 export enum NodeFact {
-  ATTRS = 1, NO_XATTRS = 2, READ_OPEN = 4,
+  ATTRS = 1, NO_XATTRS = 2, READ_OPEN = 4, NO_SELINUX = 8, NO_ACLS = 16,
 }
 
 /** The session's table of nodes that never change (see native/src/fuse-node-cache.h). */

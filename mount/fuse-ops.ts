@@ -8,7 +8,7 @@ import { XATTR_ACL_ACCESS } from '../src/fs/posix-acl.js';
 import { A, type FuseBinding, fuseBinding, NodeFact, type NodeFacts, Op, OpenFlag, type Req, SetAttr } from './fuse-lowlevel.js';
 import { type Inode, KernelNodes, type Listing, ROOT_ID } from './kernel-nodes.js';
 import type { Logger } from './log.js';
-import { EROFS, ErrnoError, IMMUTABLE, LIVE_TTL_MS, type Maybe, type MountNode, type NodeStat, S_IFDIR, S_IFMT, S_IFREG, type WriteHandle } from './node.js';
+import { EROFS, ErrnoError, IMMUTABLE, LIVE_TTL_MS, type Maybe, type MountNode, type NodeStat, S_IFDIR, S_IFMT, S_IFREG, type WriteHandle, XATTR_SELINUX } from './node.js';
 
 const ERRNO: Record<string, number> = {
   EPERM: -1, ENOENT: -2, EIO: -5, EBADF: -9, EACCES: -13, EBUSY: -16, EEXIST: -17, ENOTDIR: -20, EISDIR: -21, EINVAL: -22, EFBIG: -27, ENOSPC: -28,
@@ -199,13 +199,16 @@ export class FuseOps {
       this.f.replyErr(req, 0);
     },
     [Op.STATFS]: (req) => this.f.replyStatfs(req, STATFS),
-    [Op.GETXATTR]: (req, ino: number, name: string, size: number) =>
-      this.xattrs(req, this.inode(ino), (x) => {
+    [Op.GETXATTR]: (req, ino: number, name: string, size: number) => {
+      const i = this.inode(ino);
+      if (i.node.xattrUnsupported?.(name)) return void this.f.replyErr(req, ERRNO.ENOTSUP!);
+      this.xattrs(req, i, (x) => {
         // Asked for every file by ls -l (security.selinux, system.posix_acl_access): answered without a throw.
         const value = x.get(name);
         if (value === undefined) this.f.replyErr(req, ERRNO.ENODATA!);
         else this.replySized(req, value, size);
-      }),
+      });
+    },
     [Op.LISTXATTR]: (req, ino: number, size: number) =>
       this.xattrs(req, this.inode(ino), (x) => this.replySized(req, Buffer.from([...x.keys()].map((n) => `${n}\0`).join(''), 'utf8'), size)),
     // The write side: what a node has no method for is read-only there.
@@ -350,7 +353,9 @@ export class FuseOps {
     return (
       NodeFact.ATTRS |
       (i.xattrs === NO_XATTRS ? NodeFact.NO_XATTRS : 0) |
-      ((mode & S_IFMT) === S_IFREG && i.node.read ? NodeFact.READ_OPEN : 0)
+      ((mode & S_IFMT) === S_IFREG && i.node.read ? NodeFact.READ_OPEN : 0) |
+      (i.node.xattrUnsupported?.(XATTR_SELINUX) ? NodeFact.NO_SELINUX : 0) |
+      (i.node.xattrUnsupported?.(XATTR_ACL_ACCESS) ? NodeFact.NO_ACLS : 0)
     );
   }
 

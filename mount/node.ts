@@ -14,6 +14,9 @@ export interface NodeStat {
   mtime: Timestamp;
 }
 
+/** The SELinux label's xattr name (asked by ls -l for every file). */
+export const XATTR_SELINUX = 'security.selinux';
+
 /**
  * A value now or later: nodes that answer from memory (staged trees) return plain values, so the FUSE layer replies
  * in the same turn as the request; the others return promises.
@@ -31,6 +34,11 @@ export interface MountNode {
   xattrs?(): Maybe<ReadonlyMap<string, Uint8Array>>;
   /** True when the node certainly has no xattrs (so getxattr is answered without asking xattrs()). */
   readonly noXattrs?: boolean;
+  /**
+   * True when the node's filesystem has no xattr of this name's kind at all (an archive without SELinux labels or
+   * POSIX ACLs): getxattr answers EOPNOTSUPP rather than ENODATA, and ls -l stops asking for every file.
+   */
+  xattrUnsupported?(name: string): boolean;
   /** How long the node may be reused from the path cache: datastore-level nodes change, archive contents never do. */
   readonly ttlMs: number;
   // The write side: a node without the method is read-only there (EROFS).

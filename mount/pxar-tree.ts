@@ -5,12 +5,13 @@ import { PbsError } from '../src/errors.js';
 import { type AccessorEntry, PxarAccessor } from '../src/pxar/accessor.js';
 import { PxarDecoder } from '../src/pxar/decoder.js';
 import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
-import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat } from './node.js';
-import { accessAclXattr, defaultAclXattr } from '../src/fs/posix-acl.js';
-import { nameToDisplay } from '../src/pxar/names.js';
-import { CompactEntry, hasNoXattrs } from './compact-entry.js';
+import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat, XATTR_SELINUX } from './node.js';
+import { accessAclXattr, defaultAclXattr, XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT } from '../src/fs/posix-acl.js';
+import { bytesEqual, nameToDisplay } from '../src/pxar/names.js';
+import { aclIsEmpty, CompactEntry, hasNoXattrs } from './compact-entry.js';
 
 const HARDLINK_WAIT_MS = 50;
+const SELINUX_NAME = Buffer.from(XATTR_SELINUX);
 const SCAN_DELAY_MS = 1000;
 /** Entries the hardlink walk decodes between turns of the event loop (with cached chunks it never waits on I/O). */
 const SCAN_SLICE = 512;
@@ -20,6 +21,8 @@ const lastName = (path: Uint8Array): Uint8Array => path.subarray(path.lastIndexO
 export class PxarArchive {
   private hardlinkCounts?: Promise<Map<number, number>>;
   private known?: Map<number, number>;
+  /** Whether any entry has an SELinux label or a POSIX ACL; unknown until the walk ends (and after a failed walk). */
+  private has?: { labels: boolean; acls: boolean };
   private readonly inos = new Map<number, number>();
   private scanTimer?: NodeJS.Timeout;
   private scanWait?: Promise<unknown>;
@@ -71,6 +74,13 @@ export class PxarArchive {
     return this.known?.get(filenameOffset) ?? 0;
   }
 
+  /** No entry of the archive has an xattr of this kind (known once the walk has ended). */
+  lacks(name: string): boolean {
+    if (!this.has) return false;
+    if (name === XATTR_SELINUX) return !this.has.labels;
+    return (name === XATTR_ACL_ACCESS || name === XATTR_ACL_DEFAULT) && !this.has.acls;
+  }
+
   get linksKnown(): boolean {
     return this.known !== undefined;
   }
@@ -85,8 +95,10 @@ export class PxarArchive {
     return this.hardlinkCounts;
   }
 
+  /** The one walk of the metadata: hardlink counts, and whether SELinux labels or ACLs occur at all. */
   private async countHardlinks(): Promise<Map<number, number>> {
     const counts = new Map<number, number>();
+    const has = { labels: false, acls: false };
     const d = await PxarDecoder.open(rangePullReader(this.metadata, 0, this.metadata.size, 64 * 1024, 4 * 1024 * 1024));
     let n = 0;
     for await (const e of d) {
@@ -96,7 +108,10 @@ export class PxarArchive {
         const target = e.filenameOffset - e.hardlinkOffset;
         counts.set(target, (counts.get(target) ?? 0) + 1);
       }
+      has.acls ||= !aclIsEmpty(e.metadata.acl);
+      has.labels ||= e.metadata.xattrs.some((x) => bytesEqual(x.name, SELINUX_NAME));
     }
+    this.has = has;
     this.known = counts;
     return counts;
   }
@@ -150,6 +165,10 @@ abstract class PxarNode implements MountNode {
 
   get noXattrs(): boolean {
     return hasNoXattrs(this.e.entry.metadata);
+  }
+
+  xattrUnsupported(name: string): boolean {
+    return this.archive.lacks(name);
   }
 
   async xattrs(): Promise<ReadonlyMap<string, Uint8Array>> {

@@ -376,7 +376,13 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 }
 
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
-  // ls -l asks for security.selinux and the ACLs of every entry.
+  // ls -l asks for security.selinux and the ACLs of every entry. Where the archive has none at all, "not supported"
+  // makes ls stop asking for the rest of the mount (it remembers that per device).
+  uint32_t absent = strcmp(name, "security.selinux") == 0 ? NC_NO_SELINUX : strncmp(name, "system.posix_acl_", 17) == 0 ? NC_NO_ACLS : 0;
+  if (absent && fact_for(req, ino, absent, OP_GETXATTR)) {
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
   if (fact_for(req, ino, NC_NO_XATTRS, OP_GETXATTR)) {
     fuse_reply_err(req, ENODATA);
     return;
@@ -902,6 +908,8 @@ void register_fuse(napi_env env, napi_value exports) {
   set_u32(env, fuse, "NC_ATTRS", NC_ATTRS);
   set_u32(env, fuse, "NC_NO_XATTRS", NC_NO_XATTRS);
   set_u32(env, fuse, "NC_READ_OPEN", NC_READ_OPEN);
+  set_u32(env, fuse, "NC_NO_SELINUX", NC_NO_SELINUX);
+  set_u32(env, fuse, "NC_NO_ACLS", NC_NO_ACLS);
   set_fn(env, fuse, "replyErr", js_reply_err);
   set_fn(env, fuse, "replyEntry", js_reply_entry);
   set_fn(env, fuse, "replyCreate", js_reply_create);

@@ -9,6 +9,8 @@ enum {
   NC_ATTRS = 1,     // stat and attribute lifetime below are final
   NC_NO_XATTRS = 2, // no xattrs at all (ACLs and file capabilities included)
   NC_READ_OPEN = 4, // a regular file whose read-only opens need no handle of the daemon's
+  NC_NO_SELINUX = 8, // its archive holds no SELinux labels: security.selinux is not supported there
+  NC_NO_ACLS = 16,   // its archive holds no POSIX ACLs: system.posix_acl_* are not supported there
 };
 
 typedef struct {

@@ -1,6 +1,6 @@
 // The whole-datastore mount, for real: tree layout, images, pxar archives (v1 and split) against their source
 // directory, concurrent readers, encrypted archives without a key, live new snapshots, corrupt chunks, umount.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, writeSync, openSync, closeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -84,6 +84,14 @@ describe('pbsfs mount (datastores)', () => {
     await sb.ok(['backup', `disk.img:${join(sb.dir, 'disk.raw')}`, '--store', 'store1', '--backup-type', 'vm', '--backup-id', '200', '--backup-time', String(T0), '--keyfile', join(sb.dir, 'key.json')]);
     await backupDirectory({ configDir: configDir(), store: 'store1', id: 'v1', time: T0, src });
     await backupDirectory({ configDir: configDir(), store: 'store1', id: 'split', time: T0, src, split: true });
+    // A tree with an SELinux label and no ACLs (labels are plain xattrs to ext4 and tmpfs without SELinux).
+    const labelled = join(sb.dir, 'labelled');
+    mkdirSync(labelled);
+    writeFileSync(join(labelled, 'etc.conf'), 'x\n');
+    writeFileSync(join(labelled, 'plain'), 'y\n');
+    linkSync(join(labelled, 'plain'), join(labelled, 'plain2'));
+    sh('setfattr', ['-n', 'security.selinux', '-v', 'system_u:object_r:etc_t:s0', join(labelled, 'etc.conf')]);
+    await backupDirectory({ configDir: configDir(), store: 'store1', id: 'labelled', time: T0, src: labelled, split: true });
     m = await Mounted.start(sb, ['mount', mnt, '--store', 'store1', '--foreground'], mnt);
   }, 120_000);
 
@@ -145,6 +153,32 @@ describe('pbsfs mount (datastores)', () => {
     expect(m.log).toMatch(/disk\.img\.fidx of vm\/200\/.* is encrypted/);
     // The manifest stays readable.
     expect(JSON.parse(readFileSync(join(mnt, 'store1/vm/200/latest/index.json'), 'utf8'))['backup-id']).toBe('200');
+  });
+
+  it('answers "not supported" for SELinux labels and ACLs in an archive that has none, so ls -l stops asking', async () => {
+    const getfattr = (name: string, file: string) => {
+      const r = spawnSync('getfattr', ['--absolute-names', '--only-values', '-n', name, file], { encoding: 'utf8' });
+      return r.status === 0 ? r.stdout : r.stderr.trim().replace(/^.*: /, '');
+    };
+    const waitForWalk = async (root: string, linked: string) => {
+      readdirSync(root);
+      for (let i = 0; i < 100 && lstatSync(join(root, linked)).nlink !== 2; i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    const acls = join(mnt, 'store1/host/split/latest/root.pxar');
+    const labels = join(mnt, 'store1/host/labelled/latest/root.pxar');
+    await waitForWalk(acls, 'hard1');
+    await waitForWalk(labels, 'plain');
+    expect(getfattr('security.selinux', join(acls, 'a.txt'))).toBe('Operation not supported');
+    expect(getfattr('system.posix_acl_access', join(acls, 'a.txt'))).not.toMatch(/not supported|No such/);
+    expect(getfattr('system.posix_acl_access', join(acls, 'empty'))).toBe('No such attribute');
+    expect(getfattr('security.selinux', join(labels, 'etc.conf'))).toBe('system_u:object_r:etc_t:s0');
+    expect(getfattr('security.selinux', join(labels, 'plain'))).toBe('No such attribute');
+    expect(getfattr('system.posix_acl_access', join(labels, 'plain'))).toBe('Operation not supported');
+    // Tools that copy metadata take "not supported" as "none": getfacl shows the mode, cp -a copies the label.
+    expect(sh('getfacl', ['-n', '-p', '-c', join(labels, 'plain')])).toBe(sh('getfacl', ['-n', '-p', '-c', join(sb.dir, 'labelled/plain')]));
+    const out = join(sb.dir, 'copy-labelled');
+    sh('cp', ['-a', labels, out]);
+    expect(getfattr('security.selinux', join(out, 'etc.conf'))).toBe('system_u:object_r:etc_t:s0');
   });
 
   it('fails a read of a corrupt chunk with EIO, logs digest and path, and keeps the rest readable', async () => {
