@@ -1,52 +1,73 @@
 // How a mount node keeps its decoded pxar entry. The kernel holds every node of a listed archive (54k for /usr/share),
-// and per entry a path Uint8Array (its own ArrayBuffer) and empty ACL and xattr lists cost ~0.5 KiB of heap: the path
-// is kept as latin1 text (one byte per path byte, lossless) and entries without extras share frozen empty lists.
-import type { AccessorEntry } from '../src/pxar/accessor.js';
-import type { Acl, AclEntry, Metadata, PxarEntry, Xattr } from '../src/pxar/format.js';
-
-const frozenEmpty = <T>(): T[] => Object.freeze([]) as unknown as T[];
-const NO_XATTRS = frozenEmpty<Xattr>();
-const NO_ACL: Acl = Object.freeze({
-  users: frozenEmpty<AclEntry>(),
-  groups: frozenEmpty<AclEntry>(),
-  groupObj: null,
-  default: null,
-  defaultUsers: frozenEmpty<AclEntry>(),
-  defaultGroups: frozenEmpty<AclEntry>(),
-});
+// and the decoded form (entry, metadata, stat and mtime objects, a path Uint8Array with its own ArrayBuffer, empty
+// ACL and xattr lists) cost ~1 KiB of heap per entry, which also made every full GC slower. Kept here: the fields the
+// mount answers from, as plain numbers, the path as latin1 text (one byte per path byte, lossless), and the full
+// metadata only for the few entries that have more (xattrs, ACL entries, file capabilities, chattr flags).
+import type { AccessorEntry, FileFields } from '../src/pxar/accessor.js';
+import { type Acl, type Device, emptyAcl, type EntryKind, type Metadata } from '../src/pxar/format.js';
 
 export const aclIsEmpty = (a: Acl): boolean =>
   a.users.length === 0 && a.groups.length === 0 && a.groupObj === null && a.default === null && a.defaultUsers.length === 0 && a.defaultGroups.length === 0;
 
 /** No xattrs, ACL entries or file capabilities: getxattr/listxattr of the entry have nothing to show. */
-export const hasNoXattrs = (md: Metadata): boolean => md.xattrs.length === 0 && md.acl === NO_ACL && !md.fcaps;
+const hasNoXattrs = (md: Metadata): boolean => md.xattrs.length === 0 && aclIsEmpty(md.acl) && !md.fcaps;
 
-/** The metadata with shared empty lists where it has no xattrs or ACL entries. */
-function compactMetadata(md: Metadata): Metadata {
-  const noXattrs = md.xattrs.length === 0;
-  const noAcl = aclIsEmpty(md.acl);
-  if (!noXattrs && !noAcl) return md;
-  return { stat: md.stat, xattrs: noXattrs ? NO_XATTRS : md.xattrs, acl: noAcl ? NO_ACL : md.acl, fcaps: md.fcaps, quotaProjectId: md.quotaProjectId };
-}
+/** Nothing beyond mode, owner and mtime (the fields kept): no xattrs, ACLs, fcaps, chattr flags or project id. */
+const hasNoExtras = (md: Metadata): boolean => hasNoXattrs(md) && md.stat.flags === 0 && md.quotaProjectId === null;
 
-export type EntryFields = Omit<PxarEntry, 'path'>;
-
-export class CompactEntry {
-  /** Everything but the path. */
-  readonly entry: EntryFields;
+export class CompactEntry implements FileFields {
+  readonly kind: EntryKind;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtimeSecs: number;
+  readonly mtimeNanos: number;
+  /** Position of the FILENAME header; null for the root. */
+  readonly filenameOffset: number | null;
+  readonly size: number | undefined;
+  readonly contentOffset: number | undefined;
+  readonly payloadOffset: number | undefined;
+  readonly linkTarget: Uint8Array | undefined;
+  readonly device: Device | undefined;
+  /** The whole metadata when it holds more than the fields above (hasNoExtras), else null. */
+  private readonly extras: Metadata | null;
   private readonly pathText: string;
   private readonly start: number;
   private readonly end: number;
   private readonly goodbyeIndex: number | null;
 
   constructor(e: AccessorEntry) {
-    const { path, ...fields } = e.entry;
-    fields.metadata = compactMetadata(fields.metadata);
-    this.entry = fields;
-    this.pathText = Buffer.from(path.buffer, path.byteOffset, path.byteLength).toString('latin1');
+    const x = e.entry;
+    const st = x.metadata.stat;
+    this.kind = x.kind;
+    this.mode = st.mode;
+    this.uid = st.uid;
+    this.gid = st.gid;
+    this.mtimeSecs = st.mtime.secs;
+    this.mtimeNanos = st.mtime.nanos;
+    this.filenameOffset = x.filenameOffset;
+    this.size = x.size;
+    this.contentOffset = x.contentOffset;
+    this.payloadOffset = x.payloadOffset;
+    this.linkTarget = x.linkTarget;
+    this.device = x.device;
+    this.extras = hasNoExtras(x.metadata) ? null : x.metadata;
+    this.pathText = Buffer.from(x.path.buffer, x.path.byteOffset, x.path.byteLength).toString('latin1');
     this.start = e.range.start;
     this.end = e.range.end;
     this.goodbyeIndex = e.goodbyeIndex;
+  }
+
+  /** getxattr/listxattr have nothing to show. */
+  get noXattrs(): boolean {
+    return this.extras === null || hasNoXattrs(this.extras);
+  }
+
+  /** The entry's metadata (rebuilt without extras when it has none). */
+  metadata(): Metadata {
+    if (this.extras) return this.extras;
+    const stat = { mode: this.mode, flags: 0, uid: this.uid, gid: this.gid, mtime: { secs: this.mtimeSecs, nanos: this.mtimeNanos } };
+    return { stat, xattrs: [], acl: emptyAcl(), fcaps: null, quotaProjectId: null };
   }
 
   /** Full path bytes from the archive root. */
@@ -56,6 +77,17 @@ export class CompactEntry {
 
   /** The entry as the accessor takes it. */
   full(): AccessorEntry {
-    return { entry: { ...this.entry, path: this.path() }, range: { start: this.start, end: this.end }, goodbyeIndex: this.goodbyeIndex };
+    const entry = {
+      path: this.path(),
+      kind: this.kind,
+      metadata: this.metadata(),
+      filenameOffset: this.filenameOffset,
+      size: this.size,
+      contentOffset: this.contentOffset,
+      payloadOffset: this.payloadOffset,
+      linkTarget: this.linkTarget,
+      device: this.device,
+    };
+    return { entry, range: { start: this.start, end: this.end }, goodbyeIndex: this.goodbyeIndex };
   }
 }

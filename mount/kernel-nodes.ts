@@ -51,7 +51,8 @@ export class KernelNodes {
   ref(id: number, node: MountNode, parent: Inode, name: string): Inode {
     let ino = this.inodes.get(id);
     if (!ino) {
-      ino = { id, node, nlookup: 0, top: parent.id === ROOT_ID ? name : parent.top, parent: parent.id, attrsAt: 0 };
+      // Every field from the start: fields added later would live in a separate property array.
+      ino = { id, node, nlookup: 0, top: parent.id === ROOT_ID ? name : parent.top, parent: parent.id, attrs: undefined, attrsAt: 0, xattrs: undefined, listing: undefined };
       this.inodes.set(id, ino);
     } else if (Number.isFinite(node.ttlMs)) {
       // A live node looked up again: the fresher object answers (an immutable one keeps its cached state).

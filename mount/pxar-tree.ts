@@ -8,7 +8,7 @@ import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
 import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat, XATTR_SELINUX } from './node.js';
 import { accessAclXattr, defaultAclXattr, XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT } from '../src/fs/posix-acl.js';
 import { bytesEqual, nameToDisplay } from '../src/pxar/names.js';
-import { aclIsEmpty, CompactEntry, hasNoXattrs } from './compact-entry.js';
+import { aclIsEmpty, CompactEntry } from './compact-entry.js';
 
 const HARDLINK_WAIT_MS = 50;
 const SELINUX_NAME = Buffer.from(XATTR_SELINUX);
@@ -146,16 +146,16 @@ abstract class PxarNode implements MountNode {
   }
 
   protected baseStat(size: number, nlink = 1): NodeStat {
-    const m = this.e.entry.metadata.stat;
+    const e = this.e;
     return {
-      mode: m.mode,
-      uid: m.uid,
-      gid: m.gid,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
       size,
       nlink,
-      ino: this.archive.ino(this.e.entry.filenameOffset),
-      rdev: this.e.entry.device ? makeDev(this.e.entry.device.major, this.e.entry.device.minor) : 0,
-      mtime: m.mtime,
+      ino: this.archive.ino(e.filenameOffset),
+      rdev: e.device ? makeDev(e.device.major, e.device.minor) : 0,
+      mtime: { secs: e.mtimeSecs, nanos: e.mtimeNanos },
     };
   }
 
@@ -164,7 +164,7 @@ abstract class PxarNode implements MountNode {
   }
 
   get noXattrs(): boolean {
-    return hasNoXattrs(this.e.entry.metadata);
+    return this.e.noXattrs;
   }
 
   xattrUnsupported(name: string): boolean {
@@ -172,7 +172,7 @@ abstract class PxarNode implements MountNode {
   }
 
   async xattrs(): Promise<ReadonlyMap<string, Uint8Array>> {
-    const md = this.e.entry.metadata;
+    const md = this.e.metadata();
     const out = new Map<string, Uint8Array>();
     for (const x of md.xattrs) out.set(utf8(x.name), x.value);
     if (md.fcaps) out.set('security.capability', md.fcaps);
@@ -210,23 +210,23 @@ class PxarFileNode extends PxarNode {
   }
 
   override async stat(): Promise<NodeStat> {
-    return this.baseStat(this.e.entry.size ?? 0, 1 + (await this.archive.hardlinkCount(this.e.entry.filenameOffset)));
+    return this.baseStat(this.e.size ?? 0, 1 + (await this.archive.hardlinkCount(this.e.filenameOffset)));
   }
 
   /** The FUSE reply takes the bytes at once: their chunk buffer may be reused afterwards. */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    return this.archive.accessor.read(this.e.entry, offset, length, true);
+    return this.archive.accessor.read(this.e, offset, length, true);
   }
 }
 
 class PxarLinkNode extends PxarNode {
   override async stat(): Promise<NodeStat> {
-    return this.baseStat(this.e.entry.linkTarget?.byteLength ?? 0);
+    return this.baseStat(this.e.linkTarget?.byteLength ?? 0);
   }
 
   async readlink(): Promise<string> {
-    if (!this.e.entry.linkTarget) throw new PbsError('ECORRUPT', 'symlink without a target', { offset: this.e.entry.filenameOffset ?? 0 });
-    return utf8(this.e.entry.linkTarget);
+    if (!this.e.linkTarget) throw new PbsError('ECORRUPT', 'symlink without a target', { offset: this.e.filenameOffset ?? 0 });
+    return utf8(this.e.linkTarget);
   }
 }
 
