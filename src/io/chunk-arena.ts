@@ -17,6 +17,8 @@ export class ChunkArena {
   private holes: Hole[];
   private quarantine: Hole[] = [];
   private scheduled = false;
+  /** Where the last range taken ended: the next take looks from here on (next fit). */
+  private cursor = 0;
 
   /** `bytes` of room, allocated on the first take (a mount that reads nothing never pays for it). */
   constructor(readonly bytes: number) {
@@ -24,22 +26,31 @@ export class ChunkArena {
   }
 
   /**
-   * `size` bytes with unspecified contents from the smallest hole that holds them, or undefined when none does (the
-   * caller then allocates a buffer of its own). The caller overwrites all of it before anyone reads it.
+   * `size` bytes with unspecified contents from the first hole at or after the last range taken that holds them
+   * (wrapping around), or undefined when none does (the caller then allocates a buffer of its own). The caller
+   * overwrites all of it before anyone reads it. Next fit, because readers mostly stream: the cache drops chunks in
+   * about the order they were taken, so the room ahead of the cursor frees up in one piece, like a ring buffer.
    */
   take(size: number): Uint8Array<ArrayBuffer> | undefined {
     const need = Math.ceil(size / PAGE) * PAGE;
-    let best = -1;
-    for (let i = 0; i < this.holes.length; i++) {
-      const h = this.holes[i]!;
-      if (h.end - h.start >= need && (best < 0 || h.end - h.start < this.holes[best]!.end - this.holes[best]!.start)) best = i;
+    const n = this.holes.length;
+    let first = 0;
+    while (first < n && this.holes[first]!.end <= this.cursor) first++;
+    let found = -1;
+    for (let k = 0; k < n && size > 0; k++) {
+      const i = (first + k) % n;
+      if (this.holes[i]!.end - this.holes[i]!.start >= need) {
+        found = i;
+        break;
+      }
     }
-    if (best < 0 || size === 0) return undefined;
+    if (found < 0) return undefined;
     this.buffer ??= Buffer.allocUnsafeSlow(this.bytes).buffer as ArrayBuffer;
-    const h = this.holes[best]!;
+    const h = this.holes[found]!;
     const start = h.start;
     h.start += need;
-    if (h.start === h.end) this.holes.splice(best, 1);
+    if (h.start === h.end) this.holes.splice(found, 1);
+    this.cursor = start + need;
     return new Uint8Array(this.buffer, start, size);
   }
 

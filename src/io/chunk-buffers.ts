@@ -3,7 +3,7 @@
 // leaves drives a major GC every few chunks. Dynamic chunks rarely share a size, so buffers come in whole-MiB capacity
 // classes and a chunk gets a view of the first `size` bytes of a free buffer of its class or the next one.
 
-/** Free buffers kept at most, in bytes of capacity; the oldest go to the GC first. */
+/** Free buffers kept at most by default, in bytes of capacity; the oldest go to the GC first. */
 const FREE_BUDGET = 16 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
@@ -16,6 +16,9 @@ function capacityFor(size: number): number {
 }
 
 export class ChunkBuffers {
+  /** `freeBudget`: bytes of free buffers kept for reuse. */
+  constructor(private readonly freeBudget = FREE_BUDGET) {}
+
   /** Buffers made here: only views of these come back. */
   private readonly owned = new WeakSet<ArrayBuffer>();
   /** Free buffers, oldest first. */
@@ -76,7 +79,7 @@ export class ChunkBuffers {
         this.freeBytes += b.byteLength;
       }
       this.quarantine = [];
-      while (this.freeBytes > FREE_BUDGET) this.freeBytes -= this.free.shift()!.byteLength;
+      while (this.freeBytes > this.freeBudget) this.freeBytes -= this.free.shift()!.byteLength;
     }).unref();
   }
 }

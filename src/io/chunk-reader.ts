@@ -35,7 +35,7 @@ export class ChunkReader {
   private readonly inflight = new Map<DigestHex, Promise<Uint8Array>>();
   /** The local chunk directory whose plain chunks decode on the libuv thread pool (threadPoolDecode). */
   private readonly threadPool?: ChunkDirSource;
-  private readonly buffers = new ChunkBuffers();
+  private readonly buffers: ChunkBuffers;
   private readonly arena?: ChunkArena;
   /** Chunks handed out by read(): callers may keep them, so they are never reused. */
   private readonly lent = new WeakSet<Uint8Array>();
@@ -54,6 +54,8 @@ export class ChunkReader {
       this.threadPool = source;
       if (opts.arenaBytes) this.arena = new ChunkArena(opts.arenaBytes);
     }
+    // With an arena, buffers of their own are the rare chunk that found no room there: not worth keeping.
+    this.buffers = new ChunkBuffers(this.arena ? 0 : undefined);
   }
 
   /** Decoded, digest-verified bytes of one chunk. `expectedSize` is checked when given. */
@@ -63,6 +65,17 @@ export class ChunkReader {
     if (this.arena?.holds(data)) return data.slice();
     this.lent.add(data);
     return data;
+  }
+
+  /**
+   * Bytes [from, to) of one chunk, for a caller that may keep them: a view of a chunk it then never reuses, or a copy
+   * of just that part when the chunk lives in the arena (read() would copy all of it).
+   */
+  async readSlice(digest: Digest, expectedSize: number, from: number, to: number): Promise<Uint8Array> {
+    const data = await this.get(digest, expectedSize);
+    if (this.arena?.holds(data)) return data.slice(from, to);
+    this.lent.add(data);
+    return data.subarray(from, to);
   }
 
   /**
@@ -95,7 +108,7 @@ export class ChunkReader {
 
   private async load(digest: Digest, hex: DigestHex, expectedSize: number | undefined): Promise<Uint8Array> {
     if (this.threadPool && expectedSize !== undefined && expectedSize <= MAX_CHUNK_SIZE) {
-      const out = this.arena?.take(expectedSize) ?? this.buffers.take(expectedSize);
+      const out = (await this.arenaRange(expectedSize)) ?? this.buffers.take(expectedSize);
       let done = false;
       try {
         done = await decodeChunkFile(this.threadPool.pathOf(hex), digest, hex, out);
@@ -124,6 +137,20 @@ export class ChunkReader {
     );
     this.cache.set(hex, data);
     return data;
+  }
+
+  /**
+   * Room for a chunk in the arena. When it is full, the cache gives up its oldest chunks first (as it would when the
+   * chunk arrives), and their ranges are free from the next turn on: a full arena is the normal state, and a chunk
+   * of up to 16 MiB needs a hole that large.
+   */
+  private async arenaRange(size: number): Promise<Uint8Array | undefined> {
+    if (!this.arena) return undefined;
+    const out = this.arena.take(size);
+    if (out || size > this.arena.bytes / 2) return out;
+    this.cache.trim(this.cache.heldBytes - size);
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.arena.take(size);
   }
 
   /** A decoded chunk's buffer nobody reads any more (dropped by the cache, or a failed decode) goes back for reuse. */

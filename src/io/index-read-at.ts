@@ -93,8 +93,9 @@ export class IndexReadAt implements ReadAt {
         // Small reads are metadata that callers may keep (names, xattrs): a view would pin the whole chunk, so they get
         // a copy, made before this turn ends (the chunk's buffer stays reusable). A transient reader keeps nothing.
         const copy = length <= SMALL_READ && !this.opts.views && !transient;
-        const data = await (transient || copy ? this.reader.readTransient(slot.digest, size) : this.reader.read(slot.digest, size));
-        const view = data.subarray(offset - slot.start, offset - slot.start + length);
+        const from = offset - slot.start;
+        if (!transient && !copy) return await this.reader.readSlice(slot.digest, size, from, from + length);
+        const view = (await this.reader.readTransient(slot.digest, size)).subarray(from, from + length);
         return copy ? view.slice() : view;
       }
       // Every part is copied out in the turn its read resolves in, so the chunks' buffers stay reusable; the later

@@ -30,12 +30,22 @@ export class ByteLru<K, V extends { byteLength: number }> {
     }
     this.map.set(key, value);
     this.bytes += this.sizeOf(value);
+    this.trim(this.maxBytes);
+  }
+
+  /** Drops the least recently used values until at most `maxBytes` are held. */
+  trim(maxBytes: number): void {
     for (const [k, v] of this.map) {
-      if (this.bytes <= this.maxBytes) break;
+      if (this.bytes <= maxBytes) break;
       this.map.delete(k);
       this.bytes -= this.sizeOf(v);
       this.onEvict?.(v);
     }
+  }
+
+  /** What the held values cost, in sizeOf units. */
+  get heldBytes(): number {
+    return this.bytes;
   }
 
   has(key: K): boolean {

@@ -42,14 +42,16 @@ describe('ChunkArena', () => {
     expect(arena.take(4 * MiB)!.byteOffset).toBe(0);
   });
 
-  it('takes the smallest hole that fits, so large holes stay for large chunks', async () => {
-    const arena = new ChunkArena(10 * MiB);
-    const [a, , c] = [arena.take(3 * MiB)!, arena.take(MiB)!, arena.take(MiB)!, arena.take(5 * MiB)!];
+  it('looks for room from where the last range ended (next fit), wrapping around', async () => {
+    const arena = new ChunkArena(8 * MiB);
+    const [a, , c] = [arena.take(2 * MiB)!, arena.take(2 * MiB)!, arena.take(2 * MiB)!, arena.take(2 * MiB)!];
     arena.giveBack(a);
     arena.giveBack(c);
     await nextTurn();
-    expect(arena.take(MiB)!.byteOffset).toBe(c.byteOffset);
-    expect(arena.take(3 * MiB)!.byteOffset).toBe(0);
+    expect(arena.take(MiB)!.byteOffset).toBe(0); // nothing after the last range: wraps to the first hole
+    expect(arena.take(MiB)!.byteOffset).toBe(MiB); // right after the one before
+    expect(arena.take(2 * MiB)!.byteOffset).toBe(c.byteOffset);
+    expect(arena.take(4096)).toBeUndefined();
   });
 
   it('refuses views it did not hand out', () => {

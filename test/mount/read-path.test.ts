@@ -176,6 +176,21 @@ describe('ChunkReader decoding on the thread pool (native addon)', () => {
     expect(same(t5, s5)).toBe(true);
   });
 
+  it('with a full arena: the cache gives up its oldest chunk, whose range the next chunk gets a turn later', async () => {
+    const index = await openIndex(fidx);
+    const r = new ChunkReader(new ChunkDirSource(chunks), new WorkerPool({ size: 0 }), { cacheBytes: 8 * MiB, threadPoolDecode: true, arenaBytes: 8 * MiB });
+    const [s1, s2, s3] = [index.chunk(1), index.chunk(2), index.chunk(3)];
+    const t1 = await r.readTransient(s1.digest, 4 * MiB);
+    const t2 = await r.readTransient(s2.digest, 4 * MiB);
+    expect(t2.buffer).toBe(t1.buffer);
+    const t3 = await r.readTransient(s3.digest, 4 * MiB);
+    expect(t3.buffer).toBe(t1.buffer);
+    expect(t3.byteOffset).toBe(t1.byteOffset);
+    expect(Buffer.from(t3).equals(image.subarray(s3.start, s3.end))).toBe(true);
+    // Chunk 2 stayed cached and intact.
+    expect(Buffer.from(await r.readTransient(s2.digest, 4 * MiB)).equals(image.subarray(s2.start, s2.end))).toBe(true);
+  });
+
   it('fails a damaged chunk with ECORRUPT naming the digest, a missing one with ENOENT', async () => {
     const index = await openIndex(fidx);
     const copy = join(sb.dir, 'damaged');

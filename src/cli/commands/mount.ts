@@ -86,7 +86,7 @@ async function detach(mountpoint: string, opts: DaemonOpts): Promise<void> {
  * Decoded chunks kept per datastore: the metadata stream of a large split archive (8 MiB for /usr/share) plus a
  * sequential reader's read-ahead (4 chunks) fit; 64 MiB cost ~35 MiB more RSS and no speed in ls -lR, tar or dd.
  */
-const DEFAULT_CACHE_MIB = '32';
+const DEFAULT_CACHE_MIB = '24';
 
 async function runMount(mountpoint: string, opts: DaemonOpts & { cacheSize?: string; keyfile?: string; writable?: boolean; allowForget?: boolean; sealAfter?: string }, build: (ctx: ReturnType<typeof newContext>) => Promise<{ root: MountNode; guard?: (p: string) => Promise<void> | undefined }>): Promise<void> {
   if (opts.daemon && !process.send) return detach(mountpoint, opts);
