@@ -110,8 +110,6 @@ export class FuseOps {
   private readonly rec = new Float64Array(A.FIELDS);
   /** Requests by operation number, for the daemon's SIGUSR2 report. */
   private readonly perOp = new Uint32Array(Op.GONE + 1);
-  /** Names of the nodes, for log lines. */
-  private readonly names = new WeakMap<Inode, string>();
   /** The mounted session, once there is one: for attribute changes no reply carries. */
   private session?: { invalidateAttrs(ino: number): void };
   /** The session's table of final node facts. */
@@ -309,14 +307,8 @@ export class FuseOps {
   /** The node's path as far as the kernel still holds its parents (for log lines). */
   private pathOf(i: Inode): string {
     const parts: string[] = [];
-    for (let c: Inode | undefined = i, n = 0; c && c.id !== ROOT_ID && n < 64; c = this.inodes.get(c.parent), n++) parts.push(this.names.get(c) ?? '?');
+    for (let c: Inode | undefined = i, n = 0; c && c.id !== ROOT_ID && n < 64; c = this.inodes.get(c.parent), n++) parts.push(c.name);
     return `/${parts.reverse().join('/')}`;
-  }
-
-  private ref(id: number, node: MountNode, parent: Inode, name: string): Inode {
-    const i = this.inodes.ref(id, node, parent, name);
-    this.names.set(i, name);
-    return i;
   }
 
   /** Answers with a child's entry; the kernel holds one more reference unless the request was gone already. */
@@ -325,7 +317,7 @@ export class FuseOps {
     const timeout = timeoutOf(node);
     return then(node.stat(), (st) => {
       writeAttrs(this.rec, 0, st, timeout);
-      const i = this.ref(st.ino, node, p, name);
+      const i = this.inodes.ref(st.ino, node, p, name);
       if (final(this.rec)) this.keepAttrs(i, this.rec.slice(), 0);
       if (this.f.replyEntry(req, this.rec, 0) !== 0) this.forget(i.id, 1);
     });
@@ -370,7 +362,7 @@ export class FuseOps {
       l.byName ??= new Map(l.names.map((n, k) => [n, k]));
       const k = l.byName.get(name);
       if (k === undefined || k < 2) return void this.f.replyErr(req, ERRNO.ENOENT!);
-      const i = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, p, name);
+      const i = this.inodes.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, p, name);
       this.keepAttrs(i, l.attrs, k);
       if (this.f.replyEntry(req, l.attrs, k) !== 0) this.forget(i.id, 1);
       return;
@@ -478,7 +470,7 @@ export class FuseOps {
         then(w.node.stat(), (st) => {
           const rec = new Float64Array(A.FIELDS);
           writeAttrs(rec, 0, st, timeoutOf(w.node));
-          const i = this.ref(st.ino, w.node, p, name);
+          const i = this.inodes.ref(st.ino, w.node, p, name);
           const fh = this.addHandle({ node: w.node, w });
           if (this.f.replyCreate(req, rec, fh, w.flushless ? OpenFlag.NOFLUSH : 0) === 0) return;
           this.handles.delete(fh);
@@ -535,7 +527,7 @@ export class FuseOps {
     if (!plus) return;
     // Every readdirplus entry but '.' and '..' is a lookup the kernel now holds.
     for (let k = Math.max(off, 2); k < off + sent; k++) {
-      const child = this.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, i, l.names[k]!);
+      const child = this.inodes.ref(l.attrs[k * A.FIELDS + A.INO]!, l.nodes[k - 2]!, i, l.names[k]!);
       this.keepAttrs(child, l.attrs, k);
     }
   }

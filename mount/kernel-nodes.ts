@@ -13,6 +13,8 @@ export interface Inode {
   readonly top: string;
   /** The kernel's view of the parent, for '..' in listings. */
   parent: number;
+  /** The name it was last reached by (for log lines). */
+  name: string;
   /** Attribute record cached for nodes that never change: record `attrsAt` of `attrs` (often a listing's). */
   attrs?: Float64Array;
   attrsAt: number;
@@ -35,7 +37,7 @@ export class KernelNodes {
   private readonly inodes = new Map<number, Inode>();
 
   constructor(root: MountNode) {
-    this.inodes.set(ROOT_ID, { id: ROOT_ID, node: root, nlookup: 1, top: '', parent: ROOT_ID, attrsAt: 0 });
+    this.inodes.set(ROOT_ID, { id: ROOT_ID, node: root, nlookup: 1, top: '', parent: ROOT_ID, name: '', attrs: undefined, attrsAt: 0, xattrs: undefined, listing: undefined });
   }
 
   get(id: number): Inode | undefined {
@@ -52,13 +54,14 @@ export class KernelNodes {
     let ino = this.inodes.get(id);
     if (!ino) {
       // Every field from the start: fields added later would live in a separate property array.
-      ino = { id, node, nlookup: 0, top: parent.id === ROOT_ID ? name : parent.top, parent: parent.id, attrs: undefined, attrsAt: 0, xattrs: undefined, listing: undefined };
+      ino = { id, node, nlookup: 0, top: parent.id === ROOT_ID ? name : parent.top, parent: parent.id, name, attrs: undefined, attrsAt: 0, xattrs: undefined, listing: undefined };
       this.inodes.set(id, ino);
     } else if (Number.isFinite(node.ttlMs)) {
       // A live node looked up again: the fresher object answers (an immutable one keeps its cached state).
       ino.node = node;
     }
     ino.nlookup++;
+    ino.name = name;
     return ino;
   }
 
