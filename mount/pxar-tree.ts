@@ -11,6 +11,12 @@ import { bytesEqual, nameToDisplay } from '../src/pxar/names.js';
 import { aclIsEmpty, CompactEntry } from './compact-entry.js';
 
 const HARDLINK_WAIT_MS = 50;
+/**
+ * Directory listings an archive keeps, in entries (oldest directory out first). The kernel forgets every node when it
+ * drops its cached dentries (memory pressure, drop_caches); a walk after that reuses these instead of decoding every
+ * directory again and leaving the old nodes to the GC (tar of /usr/share after drop_caches: 8.5–8.9 → 6.5–8.0 s).
+ */
+const LISTED_ENTRIES_KEPT = 65536;
 const SELINUX_NAME = Buffer.from(XATTR_SELINUX);
 const SCAN_DELAY_MS = 1000;
 /** Entries the hardlink walk decodes between turns of the event loop (with cached chunks it never waits on I/O). */
@@ -26,6 +32,9 @@ export class PxarArchive {
   private readonly inos = new Map<number, number>();
   private scanTimer?: NodeJS.Timeout;
   private scanWait?: Promise<unknown>;
+  /** Children of listed directories by the directory's FILENAME offset (-1: the root), least recently used first. */
+  private readonly listings = new Map<number, Array<[string, MountNode]>>();
+  private listedEntries = 0;
 
   private constructor(
     readonly accessor: PxarAccessor,
@@ -39,6 +48,33 @@ export class PxarArchive {
 
   async root(): Promise<MountNode> {
     return new PxarDirNode(this, (await this.accessor.root()).entry);
+  }
+
+  /** A directory's children with their nodes, decoded once while the listing is kept (LISTED_ENTRIES_KEPT). */
+  async children(dir: CompactEntry): Promise<Array<[string, MountNode]>> {
+    const key = dir.filenameOffset ?? -1;
+    const kept = this.listings.get(key);
+    if (kept) {
+      this.listings.delete(key);
+      this.listings.set(key, kept);
+      return kept;
+    }
+    const opened = await this.accessor.openDirectory(dir.full());
+    const out: Array<[string, MountNode]> = [];
+    for await (const child of this.accessor.readDir(opened, { order: 'archive' })) {
+      out.push([utf8(lastName(child.entry.path)), await this.node(child)]);
+    }
+    // Another listing of it may have finished meanwhile: keep one.
+    const raced = this.listings.get(key);
+    if (raced) return raced;
+    this.listings.set(key, out);
+    this.listedEntries += out.length;
+    for (const [k, v] of this.listings) {
+      if (this.listedEntries <= LISTED_ENTRIES_KEPT || k === key) break;
+      this.listings.delete(k);
+      this.listedEntries -= v.length;
+    }
+    return out;
   }
 
   /** The inode number of the entry at a FILENAME offset (the root has none), stable for the archive's life. */
@@ -188,12 +224,7 @@ class PxarDirNode extends PxarNode {
   async readdir(): Promise<Array<[string, MountNode]>> {
     // A listing is followed by the stats of its files, which need the link counts.
     void this.archive.startScan();
-    const dir = await this.archive.accessor.openDirectory(this.e.full());
-    const out: Array<[string, MountNode]> = [];
-    for await (const child of this.archive.accessor.readDir(dir, { order: 'archive' })) {
-      out.push([utf8(lastName(child.entry.path)), await this.archive.node(child)]);
-    }
-    return out;
+    return this.archive.children(this.e);
   }
 
   async lookup(name: string): Promise<MountNode | null> {
