@@ -5,6 +5,7 @@ import { PbsError } from '../src/errors.js';
 import { type AccessorEntry, PxarAccessor } from '../src/pxar/accessor.js';
 import { PxarDecoder } from '../src/pxar/decoder.js';
 import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
+import { ByteLru } from '../src/io/lru-cache.js';
 import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat, XATTR_SELINUX } from './node.js';
 import { accessAclXattr, defaultAclXattr, XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT } from '../src/fs/posix-acl.js';
 import { bytesEqual, nameToDisplay } from '../src/pxar/names.js';
@@ -32,9 +33,8 @@ export class PxarArchive {
   private readonly inos = new Map<number, number>();
   private scanTimer?: NodeJS.Timeout;
   private scanWait?: Promise<unknown>;
-  /** Children of listed directories by the directory's FILENAME offset (-1: the root), least recently used first. */
-  private readonly listings = new Map<number, Array<[string, MountNode]>>();
-  private listedEntries = 0;
+  /** Children of listed directories by the directory's FILENAME offset (-1: the root), bounded by entries. */
+  private readonly listings = new ByteLru<number, Array<[string, MountNode]>>(LISTED_ENTRIES_KEPT, undefined, (l) => l.length);
 
   private constructor(
     readonly accessor: PxarAccessor,
@@ -54,11 +54,7 @@ export class PxarArchive {
   async children(dir: CompactEntry): Promise<Array<[string, MountNode]>> {
     const key = dir.filenameOffset ?? -1;
     const kept = this.listings.get(key);
-    if (kept) {
-      this.listings.delete(key);
-      this.listings.set(key, kept);
-      return kept;
-    }
+    if (kept) return kept;
     const opened = await this.accessor.openDirectory(dir.full());
     const out: Array<[string, MountNode]> = [];
     for await (const child of this.accessor.readDir(opened, { order: 'archive' })) {
@@ -68,12 +64,6 @@ export class PxarArchive {
     const raced = this.listings.get(key);
     if (raced) return raced;
     this.listings.set(key, out);
-    this.listedEntries += out.length;
-    for (const [k, v] of this.listings) {
-      if (this.listedEntries <= LISTED_ENTRIES_KEPT || k === key) break;
-      this.listings.delete(k);
-      this.listedEntries -= v.length;
-    }
     return out;
   }
 

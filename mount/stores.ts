@@ -16,9 +16,11 @@ import { InodeTable } from './node.js';
 import { discardInterruptedWrites } from './write/write-journal.js';
 import { resumeStagingSnapshots } from './write/staging-recovery.js';
 
-/** Decoded chunks live in one arena per datastore with room for the cache and the read-ahead in flight (half a cache), and slack for the holes between them. */
+/**
+ * Decoded chunks live in one arena per datastore: room for the cache, the read-ahead in flight (half a cache) and the
+ * holes between them.
+ */
 const ARENA_PER_CACHE = 2;
-
 
 export interface MountContext {
   codec: Codec;

@@ -32,12 +32,13 @@ export class ChunkArena {
    * about the order they were taken, so the room ahead of the cursor frees up in one piece, like a ring buffer.
    */
   take(size: number): Uint8Array<ArrayBuffer> | undefined {
+    if (size === 0) return undefined;
     const need = Math.ceil(size / PAGE) * PAGE;
     const n = this.holes.length;
     let first = 0;
     while (first < n && this.holes[first]!.end <= this.cursor) first++;
     let found = -1;
-    for (let k = 0; k < n && size > 0; k++) {
+    for (let k = 0; k < n; k++) {
       const i = (first + k) % n;
       if (this.holes[i]!.end - this.holes[i]!.start >= need) {
         found = i;

@@ -142,7 +142,8 @@ export class ChunkReader {
   /**
    * Room for a chunk in the arena. When it is full, the cache gives up its oldest chunks first (as it would when the
    * chunk arrives), and their ranges are free from the next turn on: a full arena is the normal state, and a chunk
-   * of up to 16 MiB needs a hole that large.
+   * of up to 16 MiB needs a hole that large. A chunk over half the arena gets a buffer of its own at once: emptying
+   * the cache for it would not promise a hole.
    */
   private async arenaRange(size: number): Promise<Uint8Array | undefined> {
     if (!this.arena) return undefined;

@@ -1,5 +1,6 @@
-// A byte-bounded LRU map: decoded chunks are large, so the bound is in bytes, not entries.
-export class ByteLru<K, V extends { byteLength: number }> {
+// An LRU map bounded by the total size of its values: bytes for decoded chunks (the default size), entries for the
+// mount's directory listings.
+export class ByteLru<K, V> {
   private readonly map = new Map<K, V>();
   private bytes = 0;
 
@@ -7,7 +8,7 @@ export class ByteLru<K, V extends { byteLength: number }> {
   constructor(
     private readonly maxBytes: number,
     private readonly onEvict?: (value: V) => void,
-    private readonly sizeOf: (value: V) => number = (v) => v.byteLength,
+    private readonly sizeOf: (value: V) => number = (v) => (v as { byteLength: number }).byteLength,
   ) {}
 
   get(key: K): V | undefined {
