@@ -472,6 +472,9 @@ export class FuseOps {
           writeAttrs(rec, 0, st, timeoutOf(w.node));
           const i = this.inodes.ref(st.ino, w.node, p, name);
           const fh = this.addHandle({ node: w.node, w });
+          // The kernel asks for security.capability before the first write of every file; a new file has no xattrs,
+          // so the session answers that by itself until a setxattr/removexattr on it (which drops the fact).
+          this.facts?.keep(rec, 0, NodeFact.NO_XATTRS);
           if (this.f.replyCreate(req, rec, fh, w.flushless ? OpenFlag.NOFLUSH : 0) === 0) return;
           this.handles.delete(fh);
           this.forget(i.id, 1);

@@ -369,6 +369,8 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino) {
 }
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  // A node may stop having no xattrs (a file being written: keepNode with NC_NO_XATTRS at create); JS answers from now.
+  node_cache_drop(&SESSION(req)->facts, ino);
   napi_env env = ENV(req);
   napi_value data;
   void *copy;
@@ -406,6 +408,7 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  node_cache_drop(&SESSION(req)->facts, ino);
   napi_env env = ENV(req);
   napi_value a[2] = {num(env, ino), str(env, name)};
   dispatch(SESSION(req), OP_REMOVEXATTR, req, 2, a);
