@@ -3,7 +3,7 @@
     {
       "target_name": "pbsfs_native",
       "sources": [
-        "src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/fuse-ll.c", "src/fuse-reply-thread.c", "src/scandir.c", "src/writefile.c",
+        "src/napi-util.c", "src/locks.c", "src/fsmeta.c", "src/fuse-ll.c", "src/scandir.c", "src/writefile.c",
         "src/buzhash.c", "src/malloc-tuning.c", "src/inode-fd.c", "src/fuse-node-cache.c", "src/chunk-decode.c",
         "src/sha256-job.c"
       ],

@@ -13,7 +13,6 @@
 #include <uv.h>
 
 #include "fuse-node-cache.h"
-#include "fuse-reply-thread.h"
 #include "napi-util.h"
 
 // Operation numbers shared with mount/fuse-lowlevel.ts.
@@ -54,7 +53,6 @@ typedef struct {
   uint32_t answered_here[OP_GONE]; // requests so answered, by op
   int watching;
   int gone;
-  unsigned replies_queued; // read replies the reply thread has yet to write (fuse-reply-thread.c)
 } session_t;
 
 typedef struct {
@@ -432,8 +430,6 @@ static const struct fuse_lowlevel_ops ll_ops = {
 
 static void on_closed(uv_handle_t *h) {
   session_t *s = h->data;
-  // A reply written after the destroy would touch freed session state.
-  reply_wait(&s->replies_queued);
   fuse_session_destroy(s->se);
   s->se = NULL;
   node_cache_free(&s->facts);
@@ -792,7 +788,6 @@ static napi_value js_reply_data(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array) {
     return result(env, fuse_reply_err(req, EIO));
   }
-  if (reply_later(req, &SESSION(req)->replies_queued, data, len) == 0) return result(env, 0);
   return result(env, fuse_reply_buf(req, data, len));
 }
 
