@@ -48,7 +48,16 @@ async function prepareWorkDir(dir) {
 
 function machine() {
   const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
-  return `${cpus().length} × ${model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}`;
+  return `${cpus().length} × ${model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}${haltPolling()}`;
+}
+
+/** In a VM, whether an idle vCPU polls before it halts: every FUSE round trip wakes a sleeping client, so it matters. */
+function haltPolling() {
+  try {
+    return `, guest halt polling ${readFileSync('/sys/module/haltpoll/parameters/guest_halt_poll_ns', 'utf8').trim()} ns`;
+  } catch {
+    return '';
+  }
 }
 
 async function main() {
