@@ -240,15 +240,27 @@ export interface ItemHeader {
 
 /** spec §8.1 */
 export function encodeHeader(htype: bigint, contentSize: number): Uint8Array {
-  const out = new Uint8Array(HEADER_SIZE);
-  const view = new DataView(out.buffer);
+  return writeHeader(new Uint8Array(HEADER_SIZE), 0, htype, contentSize);
+}
+
+/** spec §8.1, written at `at` of `out` (an encoder's item buffer: no 16-byte array per item). Returns `out`. */
+export function writeHeader(out: Uint8Array, at: number, htype: bigint, contentSize: number): Uint8Array {
   const known = TYPE_LIMITS.get(htype);
   if (known !== undefined) {
-    view.setUint32(0, known.low, true);
-    view.setUint32(4, known.high, true);
-  } else view.setBigUint64(0, htype, true);
-  putU64(view, 8, contentSize + HEADER_SIZE);
+    putU32(out, at, known.low);
+    putU32(out, at + 4, known.high);
+  } else new DataView(out.buffer, out.byteOffset + at, 8).setBigUint64(0, htype, true);
+  const full = contentSize + HEADER_SIZE;
+  putU32(out, at + 8, full >>> 0);
+  putU32(out, at + 12, Math.floor(full / 0x100000000));
   return out;
+}
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v;
+  b[at + 1] = v >>> 8;
+  b[at + 2] = v >>> 16;
+  b[at + 3] = v >>> 24;
 }
 
 /** An item header with the archive offset it was read at. */
@@ -324,8 +336,7 @@ function checkSize(limits: TypeLimits | undefined, h: ItemHeader, pos: number): 
 
 /** Header + content as one item. */
 export function encodeItem(htype: bigint, content: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER_SIZE + content.length);
-  out.set(encodeHeader(htype, content.length), 0);
+  const out = writeHeader(new Uint8Array(HEADER_SIZE + content.length), 0, htype, content.length);
   out.set(content, HEADER_SIZE);
   return out;
 }

@@ -1,6 +1,6 @@
 // Goodbye tables (spec §8.6): per-directory hash index laid out as an implicit binary search tree.
 import { PbsError } from '../errors.js';
-import { GOODBYE_ITEM_SIZE, HEADER_SIZE, PXAR_GOODBYE, PXAR_GOODBYE_TAIL_MARKER, encodeHeader } from './format.js';
+import { GOODBYE_ITEM_SIZE, HEADER_SIZE, PXAR_GOODBYE, PXAR_GOODBYE_TAIL_MARKER, writeHeader } from './format.js';
 
 export interface GoodbyeItem {
   hash: bigint;
@@ -37,8 +37,7 @@ export function encodeGoodbye(children: readonly GoodbyeItem[], goodbyeStart: nu
   const sorted = children.slice().sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
   const n = sorted.length;
   const contentSize = GOODBYE_ITEM_SIZE * (n + 1);
-  const out = new Uint8Array(HEADER_SIZE + contentSize);
-  out.set(encodeHeader(PXAR_GOODBYE, contentSize), 0);
+  const out = writeHeader(new Uint8Array(HEADER_SIZE + contentSize), 0, PXAR_GOODBYE, contentSize);
   const view = new DataView(out.buffer);
   const order = eytzingerOrder(n);
   for (let pos = 0; pos < n; pos++) {
