@@ -275,13 +275,28 @@ static napi_value js_get_inode_attrs(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// setFlags(path, flags) -> true, or false where the filesystem has no such flags.
-static napi_value js_set_flags(napi_env env, napi_callback_info info) {
+/** Sets `value` on the open inode `fd`: 0, or -1 with errno set. */
+typedef int (*inode_setter)(int fd, uint32_t value);
+
+static int put_flags(int fd, uint32_t flags) {
+  int attr = (int)flags;
+  return ioctl(fd, FS_IOC_SETFLAGS, &attr);
+}
+
+static int put_projid(int fd, uint32_t projid) {
+  struct fsxattr fsx;
+  memset(&fsx, 0, sizeof fsx);
+  if (ioctl(fd, FS_IOC_FSGETXATTR, &fsx) != 0) return -1;
+  fsx.fsx_projid = projid;
+  return ioctl(fd, FS_IOC_FSSETXATTR, &fsx);
+}
+
+/** (path, u32) -> true, or false where the filesystem does not support what `set` sets; other errors throw. */
+static napi_value set_on_inode(napi_env env, napi_callback_info info, const char *usage, const char *what, inode_setter set) {
   napi_value argv[2], err = NULL, result;
   char path[PATH_BUF];
-  uint32_t flags;
-  if (!get_args(env, info, 2, argv) || napi_get_value_uint32(env, argv[1], &flags) != napi_ok)
-    return throw_type(env, "setFlags(path, flags) expects (path, integer)");
+  uint32_t value;
+  if (!get_args(env, info, 2, argv) || napi_get_value_uint32(env, argv[1], &value) != napi_ok) return throw_type(env, usage);
   if (!get_path(env, argv[0], path, "open", &err)) return err;
   int fd = open_inode(path);
   if (fd < 0) {
@@ -289,42 +304,22 @@ static napi_value js_set_flags(napi_env env, napi_callback_info info) {
     napi_get_boolean(env, false, &result);
     return result;
   }
-  int attr = (int)flags;
-  int rc = ioctl(fd, FS_IOC_SETFLAGS, &attr);
+  int rc = set(fd, value);
   int e = errno;
   close(fd);
-  if (rc != 0 && !is_unsupported(e)) return throw_errno(env, e, "ioctl(FS_IOC_SETFLAGS)");
+  if (rc != 0 && !is_unsupported(e)) return throw_errno(env, e, what);
   napi_get_boolean(env, rc == 0, &result);
   return result;
 }
 
+// setFlags(path, flags) -> true, or false where the filesystem has no such flags.
+static napi_value js_set_flags(napi_env env, napi_callback_info info) {
+  return set_on_inode(env, info, "setFlags(path, flags) expects (path, integer)", "ioctl(FS_IOC_SETFLAGS)", put_flags);
+}
 
 // setProjid(path, projid) -> true, or false where the filesystem has no project ids.
 static napi_value js_set_projid(napi_env env, napi_callback_info info) {
-  napi_value argv[2], err = NULL, result;
-  char path[PATH_BUF];
-  uint32_t projid;
-  if (!get_args(env, info, 2, argv) || napi_get_value_uint32(env, argv[1], &projid) != napi_ok)
-    return throw_type(env, "setProjid(path, projid) expects (path, integer)");
-  if (!get_path(env, argv[0], path, "open", &err)) return err;
-  int fd = open_inode(path);
-  if (fd < 0) {
-    if (!is_unsupported(-fd)) return throw_errno(env, -fd, "open");
-    napi_get_boolean(env, false, &result);
-    return result;
-  }
-  struct fsxattr fsx;
-  memset(&fsx, 0, sizeof fsx);
-  int rc = ioctl(fd, FS_IOC_FSGETXATTR, &fsx);
-  if (rc == 0) {
-    fsx.fsx_projid = projid;
-    rc = ioctl(fd, FS_IOC_FSSETXATTR, &fsx);
-  }
-  int e = errno;
-  close(fd);
-  if (rc != 0 && !is_unsupported(e)) return throw_errno(env, e, "ioctl(FS_IOC_FSSETXATTR)");
-  napi_get_boolean(env, rc == 0, &result);
-  return result;
+  return set_on_inode(env, info, "setProjid(path, projid) expects (path, integer)", "ioctl(FS_IOC_FSSETXATTR)", put_projid);
 }
 
 void register_fsmeta(napi_env env, napi_value exports) {
