@@ -332,6 +332,8 @@ static napi_value build_result(napi_env env, scan_job *job) {
       napi_set_element(env, links, (uint32_t)i, v);
     }
     if (r->content_off >= 0) {
+      // No arena when every inlined file of the directory is empty: they get views of an empty buffer.
+      if (arena == NULL) napi_create_buffer(env, 0, &arena_data, &arena);
       napi_value arena_ab;
       size_t off;
       napi_get_typedarray_info(env, arena, NULL, NULL, NULL, &arena_ab, &off);

@@ -137,6 +137,20 @@ describe('walk policy', () => {
     expect(flushes).toEqual([16, reusedAt + 20]);
   });
 
+  it('archives directories whose only files are empty (nothing to read ahead with the listing)', async () => {
+    write('only-empty/a', '');
+    write('empty-pair/x', '');
+    write('empty-pair/y', '');
+    write('mixed/e', '');
+    write('mixed/f', 'data');
+    for (const split of [false, true]) {
+      const r = await archive({ split });
+      expect(r.paths).toEqual(expect.arrayContaining(['/only-empty/a', '/empty-pair/x', '/empty-pair/y', '/mixed/e', '/mixed/f']));
+      for (const p of ['/only-empty/a', '/empty-pair/y', '/mixed/e']) expect(r.byPath(p)?.contents?.length).toBe(0);
+      expect(Buffer.from(r.byPath('/mixed/f')!.contents!).toString()).toBe('data');
+    }
+  });
+
   it('refuses a source that is not a directory', async () => {
     write('f');
     await expect(createArchive(join(dir, 'src', 'f'), new MemorySink())).rejects.toMatchObject({ code: 'EINVAL' });
