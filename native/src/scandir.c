@@ -309,7 +309,6 @@ static napi_value build_result(napi_env env, scan_job *job) {
   napi_create_array(env, &contents);
   napi_create_array(env, &links);
   void *arena_data = NULL;
-  if (job->arena_len > 0) napi_create_buffer_copy(env, job->arena_len, job->arena, &arena_data, &arena);
   void *nums_data, *ids_data;
   napi_create_arraybuffer(env, n * NUM_FIELDS * sizeof(double), &nums_data, &ab);
   napi_create_typedarray(env, napi_float64_array, n * NUM_FIELDS, ab, 0, &nums);
@@ -332,8 +331,9 @@ static napi_value build_result(napi_env env, scan_job *job) {
       napi_set_element(env, links, (uint32_t)i, v);
     }
     if (r->content_off >= 0) {
-      // No arena when every inlined file of the directory is empty: they get views of an empty buffer.
-      if (arena == NULL) napi_create_buffer(env, 0, &arena_data, &arena);
+      // One buffer for the directory's inlined contents, made at the first file that has some (0 bytes when all of
+      // them are empty files; job->arena exists once a content read was tried).
+      if (arena == NULL) napi_create_buffer_copy(env, job->arena_len, job->arena, &arena_data, &arena);
       napi_value arena_ab;
       size_t off;
       napi_get_typedarray_info(env, arena, NULL, NULL, NULL, &arena_ab, &off);
