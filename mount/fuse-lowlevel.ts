@@ -42,7 +42,7 @@ export enum NodeFact {
   ATTRS = 1, NO_XATTRS = 2, READ_OPEN = 4, NO_SELINUX = 8, NO_ACLS = 16,
 }
 
-/** The session's table of nodes that never change, and of new files without xattrs (see native/src/fuse-node-cache.h). */
+/** The session's table of nodes that never change (see native/src/fuse-node-cache.h). */
 export interface NodeFacts {
   keep(attrs: Float64Array, index: number, flags: number): void;
   drop(ino: number): void;

@@ -61,6 +61,13 @@ export function errnoOf(e: unknown): number {
 }
 
 const immutable = (node: MountNode): boolean => node.ttlMs === IMMUTABLE;
+
+/**
+ * Files open for writing are direct I/O: each write goes to the daemon as it is, without a copy into the page cache,
+ * and the kernel skips the security.capability lookup it makes before the first cached write of every file (one
+ * round trip of the five a `cp -a` makes per file). The cost: no shared writable mmap of a file being written.
+ */
+const writeOpenFlags = (w: WriteHandle): number => OpenFlag.DIRECT_IO | (w.flushless ? OpenFlag.NOFLUSH : 0);
 /** The kernel cache lifetime of a node's entry and attributes, read before its stat (a node may become immutable). */
 const timeoutOf = (node: MountNode): number => (immutable(node) ? IMMUTABLE_TIMEOUT_S : node.ttlMs / 1000);
 /** Record `at` describes a node that never changes: it may be cached here too. */
@@ -174,10 +181,12 @@ export class FuseOps {
         if (!src.read) throw new FsAnswer(ERRNO.EISDIR!);
         return then(src.read(off, size), (data) => void this.f.replyData(req, data.byteLength > size ? data.subarray(0, size) : data));
       }),
-    [Op.WRITE]: (req, ino: number, data: Uint8Array, off: number, fh: number) =>
+    [Op.WRITE]: (req, ino: number, data: Uint8Array, off: number, fh: number, uid: number) =>
       this.later('write', req, this.inode(ino), () => {
         const w = this.handles.get(fh)?.w;
         if (!w) throw new FsAnswer(ERRNO.EBADF!);
+        // The mode the kernel cached is stale then (the write reply carries no attributes).
+        if (w.killPriv?.(uid)) this.session?.invalidateAttrs(ino);
         return then(w.write(data, off), (n) => void this.f.replyWrite(req, n));
       }),
     [Op.FLUSH]: (req, ino: number, fh: number) => this.flush('flush', req, this.inode(ino), fh),
@@ -259,11 +268,11 @@ export class FuseOps {
     [Op.SETXATTR]: (req, ino: number, name: string, value: Uint8Array, flags: number) =>
       this.later('setxattr', req, this.inode(ino), (i) => {
         if (!i.node.setxattr) throw new FsAnswer(EROFS);
-        return then(i.node.setxattr(name, value, flags), () => {
-          // An access ACL sets the mode, and the setxattr reply carries no attributes: without this the kernel keeps
-          // showing the old mode (ls -l right after setfacl or cp -a) until its cached attributes expire. Before
-          // the reply, so the caller's next stat already asks.
-          if (name === XATTR_ACL_ACCESS) this.session?.invalidateAttrs(i.id);
+        return then(i.node.setxattr(name, value, flags), (modeChanged) => {
+          // An access ACL may set the mode, and the setxattr reply carries no attributes: without this the kernel
+          // keeps showing the old mode (ls -l right after setfacl) until its cached attributes expire. Before the
+          // reply, so the caller's next stat already asks. Only then: cp -a sets every file's ACL to its mode.
+          if (modeChanged) this.session?.invalidateAttrs(i.id);
           this.f.replyErr(req, 0);
         });
       }),
@@ -445,7 +454,7 @@ export class FuseOps {
       return then(node.openWrite(), (w) => {
         const reply = (): Maybe<void> => {
           const fh = this.addHandle({ node, w });
-          if (this.f.replyOpen(req, fh, w.flushless ? OpenFlag.NOFLUSH : 0) === 0) return;
+          if (this.f.replyOpen(req, fh, writeOpenFlags(w)) === 0) return;
           this.handles.delete(fh);
           return w.release();
         };
@@ -472,10 +481,7 @@ export class FuseOps {
           writeAttrs(rec, 0, st, timeoutOf(w.node));
           const i = this.inodes.ref(st.ino, w.node, p, name);
           const fh = this.addHandle({ node: w.node, w });
-          // The kernel asks for security.capability before the first write of every file; a new file has no xattrs,
-          // so the session answers that by itself until a setxattr/removexattr on it (which drops the fact).
-          this.facts?.keep(rec, 0, NodeFact.NO_XATTRS);
-          if (this.f.replyCreate(req, rec, fh, w.flushless ? OpenFlag.NOFLUSH : 0) === 0) return;
+          if (this.f.replyCreate(req, rec, fh, writeOpenFlags(w)) === 0) return;
           this.handles.delete(fh);
           this.forget(i.id, 1);
           return w.release();

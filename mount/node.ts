@@ -16,6 +16,8 @@ export interface NodeStat {
 
 /** The SELinux label's xattr name (asked by ls -l for every file). */
 export const XATTR_SELINUX = 'security.selinux';
+/** File capabilities (pxar keeps them apart from the other xattrs; a write drops them). */
+export const XATTR_CAPS = 'security.capability';
 
 /**
  * A value now or later: nodes that answer from memory (staged trees) return plain values, so the FUSE layer replies
@@ -57,7 +59,8 @@ export interface MountNode {
   link?(name: string, target: MountNode): Maybe<void>;
   unlink?(name: string): Maybe<void>;
   rename?(name: string, newParent: MountNode, newName: string): Maybe<void>;
-  setxattr?(name: string, value: Uint8Array, flags: number): Maybe<void>;
+  /** Resolves true when the xattr changed the node's mode too (an access ACL does). */
+  setxattr?(name: string, value: Uint8Array, flags: number): Maybe<boolean>;
   removexattr?(name: string): Maybe<void>;
 }
 
@@ -71,6 +74,12 @@ export interface WriteHandle {
    * binding copies every request's bytes into a buffer of their own), so it need not be copied again.
    */
   write(data: Uint8Array, offset: number): Maybe<number>;
+  /**
+   * Before each write by `uid`: drops what a write takes from a file, as the kernel does for cached writes (it leaves
+   * that to the file system for direct I/O ones): file capabilities, and setuid/setgid unless root writes. Returns
+   * whether the mode changed.
+   */
+  killPriv?(uid: number): boolean;
   read(offset: number, length: number): Maybe<Uint8Array>;
   truncate(size: number): Maybe<void>;
   /** close()/fsync(): reports failures of writes so far. */
@@ -98,6 +107,8 @@ export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
+export const S_ISUID = 0o4000;
+export const S_ISGID = 0o2000;
 export const IMMUTABLE = Number.POSITIVE_INFINITY;
 /** Datastore-level nodes are reused this long; listings below them change as backups run and prune. */
 export const LIVE_TTL_MS = 1000;

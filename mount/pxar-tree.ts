@@ -6,7 +6,7 @@ import { type AccessorEntry, PxarAccessor } from '../src/pxar/accessor.js';
 import { PxarDecoder } from '../src/pxar/decoder.js';
 import { rangePullReader, type ReadAt } from '../src/pxar/read-at.js';
 import { ByteLru } from '../src/io/lru-cache.js';
-import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat, XATTR_SELINUX } from './node.js';
+import { IMMUTABLE, type InodeTable, LIVE_TTL_MS, makeDev, type MountNode, type NodeStat, XATTR_CAPS, XATTR_SELINUX } from './node.js';
 import { accessAclXattr, defaultAclXattr, XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT } from '../src/fs/posix-acl.js';
 import { bytesEqual, nameToDisplay } from '../src/pxar/names.js';
 import { aclIsEmpty, CompactEntry } from './compact-entry.js';
@@ -201,7 +201,7 @@ abstract class PxarNode implements MountNode {
     const md = this.e.metadata();
     const out = new Map<string, Uint8Array>();
     for (const x of md.xattrs) out.set(utf8(x.name), x.value);
-    if (md.fcaps) out.set('security.capability', md.fcaps);
+    if (md.fcaps) out.set(XATTR_CAPS, md.fcaps);
     const access = accessAclXattr(md.acl, md.stat.mode, nameToDisplay(this.e.path()));
     if (access) out.set('system.posix_acl_access', access);
     const def = defaultAclXattr(md.acl, nameToDisplay(this.e.path()));

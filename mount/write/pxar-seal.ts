@@ -11,8 +11,8 @@ import { joinPath } from '../../src/pxar/names.js';
 import { extentContents } from './spool.js';
 import type { StagedTree } from './staged-tree.js';
 import type { StagedInode } from './staging-state.js';
+import { XATTR_CAPS } from '../node.js';
 
-const FCAPS_NAME = 'security.capability';
 /** File bytes go from the spool to the encoder in pieces of this size. */
 const SCRATCH_SIZE = 1024 * 1024;
 
@@ -29,7 +29,7 @@ export function stagedMetadata(i: StagedInode, path: string): Metadata {
   if (type !== S_IFREG && type !== S_IFDIR) return meta;
   if (!i.xattrs) return meta;
   for (const [name, value] of i.xattrs) {
-    if (name === FCAPS_NAME) meta.fcaps = value;
+    if (name === XATTR_CAPS) meta.fcaps = value;
     else if (isArchivedXattrName(name)) meta.xattrs.push({ name: new Uint8Array(Buffer.from(name, 'latin1')), value });
   }
   const access = i.xattrs.get(XATTR_ACL_ACCESS) ?? null;

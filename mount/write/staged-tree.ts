@@ -5,7 +5,7 @@
 import { PbsError } from '../../src/errors.js';
 import { MAX_CHUNK_SIZE } from '../../src/format/blob.js';
 import type { Timestamp } from '../../src/pxar/format.js';
-import { Errno, ErrnoError, LIVE_TTL_MS, type Maybe, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type WriteHandle } from '../node.js';
+import { Errno, ErrnoError, LIVE_TTL_MS, type Maybe, type MountNode, type NodeStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, S_ISUID, type WriteHandle, XATTR_CAPS } from '../node.js';
 import type { MountContext } from '../stores.js';
 import { addExtent, readExtents, type Spool, truncateExtents } from './spool.js';
 import type { StagedInode, StagingState } from './staging-state.js';
@@ -326,12 +326,14 @@ export class StagedTree {
     this.owner.touch();
   }
 
-  setxattr(id: number, name: string, value: Uint8Array, flags: number): void {
+  /** Returns whether the mode changed (an access ACL sets it). */
+  setxattr(id: number, name: string, value: Uint8Array, flags: number): boolean {
     this.owner.assertOpen();
     const i = this.inode(id);
     if (flags & XATTR_CREATE && i.xattrs?.has(name)) fail(Errno.EEXIST, `xattr ${name} exists`);
     if (flags & XATTR_REPLACE && !i.xattrs?.has(name)) fail(Errno.ENODATA, `no xattr ${name}`);
     const xattrs = (i.xattrs ??= new Map());
+    const mode = i.mode;
     if (name === XATTR_ACL_ACCESS) {
       // As the kernel does: an access ACL sets the mode's permission bits (the mask stands for the group), and one
       // that the mode says completely (owner, group, other only) is not kept as an ACL.
@@ -350,6 +352,7 @@ export class StagedTree {
     if (xattrs.size === 0) i.xattrs = undefined;
     this.state.putInode(i);
     this.owner.touch();
+    return i.mode !== mode;
   }
 
   removexattr(id: number, name: string): void {
@@ -372,6 +375,20 @@ export class StagedTree {
     if (end > i.size) i.size = end;
     this.owner.touch();
     return data.byteLength;
+  }
+
+  /** See WriteHandle.killPriv; setgid goes only with group execute (without it, it marks mandatory locking). */
+  killPriv(id: number, uid: number): boolean {
+    const i = this.inode(id);
+    const mode = i.mode;
+    const caps = i.xattrs?.delete(XATTR_CAPS) ?? false;
+    if (caps && i.xattrs!.size === 0) i.xattrs = undefined;
+    if (uid !== 0) {
+      if (mode & S_ISUID) i.mode &= ~S_ISUID;
+      if (mode & S_ISGID && mode & 0o010) i.mode &= ~S_ISGID;
+    }
+    if (caps || i.mode !== mode) this.state.putInode(i);
+    return i.mode !== mode;
   }
 
   truncate(id: number, size: number): void {
@@ -484,8 +501,8 @@ export class StagedNode implements MountNode {
     this.tree.setattr(this.id, change);
   }
 
-  setxattr(name: string, value: Uint8Array, flags: number): Maybe<void> {
-    this.tree.setxattr(this.id, name, value, flags);
+  setxattr(name: string, value: Uint8Array, flags: number): Maybe<boolean> {
+    return this.tree.setxattr(this.id, name, value, flags);
   }
 
   removexattr(name: string): void {
@@ -513,6 +530,7 @@ export class StagedNode implements MountNode {
       // gathered small appends are written together (the staged snapshot is lost then; sealing reports it).
       flushless: true,
       write: (data, offset) => this.tree.write(this.id, data, offset),
+      killPriv: (uid) => this.tree.killPriv(this.id, uid),
       read: (offset, length) => this.tree.read(this.id, offset, length),
       truncate: (size) => this.tree.truncate(this.id, size),
       flush: async () => undefined,

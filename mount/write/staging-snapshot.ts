@@ -306,8 +306,8 @@ export class StagingRoot extends StagedNode {
   }
 
   /** Setting user.pbsfs.seal seals (and waits for it); everything else is a staged xattr of the root. */
-  override setxattr(name: string, value: Uint8Array, flags: number): Maybe<void> {
-    if (name === SEAL_XATTR) return this.s.seal('request');
+  override setxattr(name: string, value: Uint8Array, flags: number): Maybe<boolean> {
+    if (name === SEAL_XATTR) return this.s.seal('request').then(() => false);
     return super.setxattr(name, value, flags);
   }
 

@@ -310,8 +310,9 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   void *copy;
   // The session buffer is reused by the next request, and the write completes later.
   napi_create_buffer_copy(env, size, buf, &copy, &data);
-  napi_value a[4] = {num(env, ino), data, num(env, (double)off), num(env, fh_of(fi))};
-  dispatch(SESSION(req), OP_WRITE, req, 4, a);
+  // The writer's uid: direct I/O writes leave dropping setuid/setgid to us.
+  napi_value a[5] = {num(env, ino), data, num(env, (double)off), num(env, fh_of(fi)), num(env, fuse_req_ctx(req)->uid)};
+  dispatch(SESSION(req), OP_WRITE, req, 5, a);
 }
 
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -367,8 +368,6 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino) {
 }
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
-  // A node may stop having no xattrs (a file being written: keepNode with NC_NO_XATTRS at create); JS answers from now.
-  node_cache_drop(&SESSION(req)->facts, ino);
   napi_env env = ENV(req);
   napi_value data;
   void *copy;
@@ -406,7 +405,6 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
-  node_cache_drop(&SESSION(req)->facts, ino);
   napi_env env = ENV(req);
   napi_value a[2] = {num(env, ino), str(env, name)};
   dispatch(SESSION(req), OP_REMOVEXATTR, req, 2, a);

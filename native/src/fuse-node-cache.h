@@ -1,7 +1,6 @@
 // Facts about nodes that never change (inside finished snapshots), kept in C so the session answers getattr,
 // getxattr/listxattr, read-only open and release of them without entering JS: a tree walk (ls -lR, tar) is mostly
-// such requests, and each trip into JS costs more than the answer itself. A file being written may have the one fact
-// NC_NO_XATTRS until its first setxattr/removexattr, which drops it.
+// such requests, and each trip into JS costs more than the answer itself.
 #pragma once
 #include <stdint.h>
 #include <sys/stat.h>
