@@ -123,10 +123,11 @@ export class ImageIngest {
     });
   }
 
-  /** Waits for every chunk stored so far; reports a failed store. */
+  /** Waits for every chunk stored so far; reports a failed store (also one that fails while it waits). */
   flush(): Promise<void> {
     return this.serial(async () => {
       await Promise.all(this.storing.values());
+      if (this.failed) throw this.failed;
     });
   }
 
