@@ -87,10 +87,12 @@ export const MAX_IO = 1024 * 1024;
 
 /**
  * Polling window after each batch of requests. Measured here (2-vCPU VM whose idle vCPUs halt without polling): a
- * request/reply pair costs ~60 µs across CPUs when the daemon sleeps between requests, ~20 µs when it polls; clients
- * that walk a tree send their next request well within 50 µs. PBSFS_FUSE_SPIN_US overrides it (0 turns it off).
+ * request/reply pair costs ~60 µs across CPUs when the daemon sleeps between requests, ~20 µs when it polls. Clients
+ * that walk a tree send their next request within 50 µs, but `cp -a` reads its next source file in between: cold
+ * copy of the bench tree 22-27 s with 50 µs, 16-18 s with 300 µs (runs without host steal). Longer windows gained
+ * nothing more and drew host steal time. PBSFS_FUSE_SPIN_US overrides it (0 turns it off, at most 1000).
  */
-export const DEFAULT_SPIN_US = 50;
+export const DEFAULT_SPIN_US = 300;
 
 function spinFromEnv(): number {
   const v = Number(process.env.PBSFS_FUSE_SPIN_US);

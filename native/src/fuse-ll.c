@@ -490,9 +490,12 @@ static int run_batch(session_t *s) {
 
 /** Waits up to spin_ns for the next request by polling, without sleeping. On this kind of VM an idle vCPU halts and
  *  every cross-CPU wake-up costs tens of µs; a client issuing requests one after another (ls -lR, tar, cp -a) sends
- *  its next one within a few µs of our reply, so catching it awake halves each round trip. Gives up early when the
- *  event loop has other work ready (its epoll fd turns readable). Returns 1 when a request is waiting. */
+ *  its next one soon after our reply (within µs, or after reading its next source file: cp -a), so catching it awake
+ *  halves each round trip. Gives up early when the event loop has other work ready (its epoll fd turns readable), and
+ *  does not start while thread-pool jobs (chunk decoding) are in flight: they need the CPU, and their completion
+ *  wakes the loop anyway. Returns 1 when a request is waiting. */
 static int spin_for_request(session_t *s, long spin_ns) {
+  if (s->poll.loop->active_reqs.count > 0) return 0;
   struct pollfd p[2] = {
     {.fd = fuse_session_fd(s->se), .events = POLLIN},
     {.fd = uv_backend_fd(s->poll.loop), .events = POLLIN},
