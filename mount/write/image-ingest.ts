@@ -25,6 +25,8 @@ interface Pending {
 export class ImageIngest {
   private size = 0;
   private readonly digests: Array<Digest | undefined> = [];
+  /** Length each stored chunk was stored with: a short last chunk stored at a close may not be the last later. */
+  private readonly storedLen: number[] = [];
   /** Chunks not yet stored (or changed again after they were), resident ones in least-recently-used order. */
   private readonly pending = new Map<number, Pending>();
   private resident = 0;
@@ -110,6 +112,7 @@ export class ImageIngest {
         for (const slot of [...this.pending.keys()]) if (slot >= keep) this.drop(slot);
         await Promise.all([...this.storing].filter(([s]) => s >= keep).map(([, p]) => p.catch(() => undefined)));
         this.digests.length = Math.min(this.digests.length, keep);
+        this.storedLen.length = Math.min(this.storedLen.length, keep);
         const tail = newSize % CHUNK;
         if (tail && this.hasData(keep - 1)) {
           // The cut chunk keeps its head; past the end of a file there are only zeros.
@@ -123,9 +126,14 @@ export class ImageIngest {
     });
   }
 
-  /** Waits for every chunk stored so far; reports a failed store (also one that fails while it waits). */
+  /**
+   * close(): stores the chunks still incomplete too (the last one, ranges not written yet as zeros) and waits for
+   * every store, so that a failing one (ENOSPC) fails the close and not only the snapshot after the writer has gone.
+   * A later write to such a chunk stores it again.
+   */
   flush(): Promise<void> {
     return this.serial(async () => {
+      for (const slot of [...this.pending.keys()]) await this.storeAsIs(slot);
       await Promise.all(this.storing.values());
       if (this.failed) throw this.failed;
     });
@@ -136,12 +144,12 @@ export class ImageIngest {
     return this.serial(async () => {
       const slots = Math.ceil(this.size / CHUNK);
       for (let slot = 0; slot < slots; slot++) {
-        const len = Math.min(CHUNK, this.size - slot * CHUNK);
-        if (this.pending.has(slot)) {
-          const p = await this.load(slot);
-          await this.store(slot, len === CHUNK ? p.buf! : p.buf!.slice(0, len));
+        if (this.pending.has(slot) || (this.hasData(slot) && this.storedLen[slot] !== this.slotLength(slot))) {
+          await this.storeAsIs(slot);
         } else if (!this.digests[slot] && !this.storing.has(slot)) {
+          const len = this.slotLength(slot);
           this.digests[slot] = await this.zeroDigest(len);
+          this.storedLen[slot] = len;
         }
         if (this.failed) throw this.failed;
       }
@@ -169,6 +177,19 @@ export class ImageIngest {
     await this.spill.close().catch(() => undefined);
     this.spill = undefined;
     await rm(this.spillPath, { force: true });
+  }
+
+  /** Bytes of a slot in the image as it is now: CHUNK but for the last one. */
+  private slotLength(slot: number): number {
+    return Math.min(CHUNK, this.size - slot * CHUNK);
+  }
+
+  /** Stores a slot's current bytes (unwritten ranges as zeros). */
+  private async storeAsIs(slot: number): Promise<void> {
+    const len = this.slotLength(slot);
+    if (len <= 0) return;
+    const p = await this.load(slot);
+    await this.store(slot, len === CHUNK ? p.buf! : p.buf!.slice(0, len));
   }
 
   private hasData(slot: number): boolean {
@@ -215,7 +236,7 @@ export class ImageIngest {
     await this.storing.get(slot);
     if (this.failed) throw this.failed;
     const d = this.digests[slot];
-    return d ? this.reader.read(d, CHUNK) : undefined;
+    return d ? this.reader.read(d, this.storedLen[slot]) : undefined;
   }
 
   /** Spills the least recently used incomplete chunks beyond the memory budget (never `keep`). */
@@ -263,6 +284,7 @@ export class ImageIngest {
   private async store(slot: number, data: Uint8Array): Promise<void> {
     this.drop(slot);
     this.digests[slot] = undefined;
+    this.storedLen[slot] = data.byteLength;
     const prev = this.storing.get(slot);
     if (prev) await prev.catch(() => undefined);
     // A chunk buffer comes back from the chunk writer (after the codec worker, or at once when known): only we had it.
