@@ -6,7 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { dropCaches } from './measure.mjs';
+import { dropCaches, stolen } from './measure.mjs';
 import { consoleTable, markdown } from './report.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
 import { TOOLS } from './tools/index.mjs';
@@ -113,10 +113,15 @@ async function main() {
     results.push(await SCENARIOS[name](scenarioCtx, toolNames.map((n) => TOOLS[n](scenarioCtx))));
   }
   if (ctx.cachesDropped) notes.push('The page cache was dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before every timed step.');
+  notes.push(
+    stolen.length
+      ? `Host steal (CPU time the hypervisor gave to others while this VM was ready to run) above 0.5 s during: ${stolen.map(([step, s]) => `${step} ${s.toFixed(1)} s`).join(', ')}.`
+      : 'Host steal stayed below 0.5 s of CPU in every timed step.',
+  );
 
   const argv = process.argv.slice(2).filter((a) => a !== '--no-build');
   const meta = { command: ['scripts/bench', ...argv].join(' '), date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', machine: machine(), tools: toolInfo, notes };
-  process.stdout.write(`${consoleTable(results, toolNames)}\n`);
+  process.stdout.write(`${consoleTable(results, toolNames)}\n${notes.at(-1)}\n`);
   const errors = results.flatMap((s) => s.errors);
   for (const e of errors) process.stderr.write(`bench: FAILED ${e}\n`);
   writeFileSync(join(workDir, 'results.md'), markdown(results, toolNames, meta));

@@ -3,17 +3,28 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+
+/** Host steal time so far (s): CPU time a VM's vCPUs were ready to run but the hypervisor ran something else. */
+function stealSeconds() {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  return Number(cpu[8] ?? 0) / 100;
+}
+
+/** Timed steps during which the host took more than half a second of CPU from this VM: [step, seconds]. */
+export const stolen = [];
 
 /**
  * Runs `cmd args` under /usr/bin/time -v. Resolves { seconds, maxRssMiB, stdout } or rejects with the log's tail.
  * The tail of stdout is kept for commands whose last lines name the snapshot; everything also goes to `${logBase}.log`.
+ * Host steal during the step goes to its log and, when it matters, to `stolen`.
  */
 export function runMeasured(cmd, args, { cwd, env, logBase }) {
   const timeFile = `${logBase}.time`;
   const log = createWriteStream(`${logBase}.log`);
   log.write(`$ ${[cmd, ...args].join(' ')}\n`);
   const started = process.hrtime.bigint();
+  const steal0 = stealSeconds();
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, cmd, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -30,7 +41,9 @@ export function runMeasured(cmd, args, { cwd, env, logBase }) {
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      log.end();
+      const steal = stealSeconds() - steal0;
+      log.end(`# host steal during this step: ${steal.toFixed(2)} s of CPU\n`);
+      if (steal > 0.5) stolen.push([basename(logBase), steal]);
       if (code !== 0) {
         reject(new Error(`${cmd} exited with ${code}: ${tail.trim().split('\n').slice(-3).join(' | ')} (log ${logBase}.log)`));
         return;
