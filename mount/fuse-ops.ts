@@ -64,8 +64,9 @@ const immutable = (node: MountNode): boolean => node.ttlMs === IMMUTABLE;
 
 /**
  * Files open for writing are direct I/O: each write goes to the daemon as it is, without a copy into the page cache,
- * and the kernel skips the security.capability lookup it makes before the first cached write of every file (one
- * round trip of the five a `cp -a` makes per file). The cost: no shared writable mmap of a file being written.
+ * and the kernel skips the security.capability lookup it makes before the first cached write of every file (a
+ * `cp -a` makes five blocking round trips per file instead of six). The cost: no shared writable mmap of a file being
+ * written.
  */
 const writeOpenFlags = (w: WriteHandle): number => OpenFlag.DIRECT_IO | (w.flushless ? OpenFlag.NOFLUSH : 0);
 /** The kernel cache lifetime of a node's entry and attributes, read before its stat (a node may become immutable). */

@@ -379,6 +379,7 @@ export class StagedTree {
 
   /** See WriteHandle.killPriv; setgid goes only with group execute (without it, it marks mandatory locking). */
   killPriv(id: number, uid: number): boolean {
+    this.owner.assertOpen();
     const i = this.inode(id);
     const mode = i.mode;
     const caps = i.xattrs?.delete(XATTR_CAPS) ?? false;
