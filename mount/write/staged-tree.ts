@@ -42,6 +42,13 @@ function aclModeBits(entries: PosixAclEntry[], mode: number): number {
   return (user << 6) | (group << 3) | other;
 }
 
+/** Removes one xattr of an inode (no map once none is left); false when it had none of that name. */
+function deleteXattr(i: StagedInode, name: string): boolean {
+  if (!i.xattrs?.delete(name)) return false;
+  if (i.xattrs.size === 0) i.xattrs = undefined;
+  return true;
+}
+
 function now(): Timestamp {
   const ms = Date.now();
   return { secs: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
@@ -358,8 +365,7 @@ export class StagedTree {
   removexattr(id: number, name: string): void {
     this.owner.assertOpen();
     const i = this.inode(id);
-    if (!i.xattrs?.delete(name)) fail(Errno.ENODATA, `no xattr ${name}`);
-    if (i.xattrs.size === 0) i.xattrs = undefined;
+    if (!deleteXattr(i, name)) fail(Errno.ENODATA, `no xattr ${name}`);
     this.state.putInode(i);
     this.owner.touch();
   }
@@ -382,8 +388,7 @@ export class StagedTree {
     this.owner.assertOpen();
     const i = this.inode(id);
     const mode = i.mode;
-    const caps = i.xattrs?.delete(XATTR_CAPS) ?? false;
-    if (caps && i.xattrs!.size === 0) i.xattrs = undefined;
+    const caps = deleteXattr(i, XATTR_CAPS);
     if (uid !== 0) {
       if (mode & S_ISUID) i.mode &= ~S_ISUID;
       if (mode & S_ISGID && mode & 0o010) i.mode &= ~S_ISGID;

@@ -113,15 +113,14 @@ async function main() {
     results.push(await SCENARIOS[name](scenarioCtx, toolNames.map((n) => TOOLS[n](scenarioCtx))));
   }
   if (ctx.cachesDropped) notes.push('The page cache was dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before every timed step.');
-  notes.push(
-    stolen.length
-      ? `Host steal (CPU time the hypervisor gave to others while this VM was ready to run) above 0.5 s during: ${stolen.map(([step, s]) => `${step} ${s.toFixed(1)} s`).join(', ')}.`
-      : 'Host steal stayed below 0.5 s of CPU in every timed step.',
-  );
+  const stealNote = stolen.length
+    ? `Host steal (CPU time the hypervisor gave to others while this VM was ready to run) above 0.5 s during: ${stolen.map(([step, s]) => `${step} ${s.toFixed(1)} s`).join(', ')}.`
+    : 'Host steal stayed below 0.5 s of CPU in every timed step.';
+  notes.push(stealNote);
 
   const argv = process.argv.slice(2).filter((a) => a !== '--no-build');
   const meta = { command: ['scripts/bench', ...argv].join(' '), date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', machine: machine(), tools: toolInfo, notes };
-  process.stdout.write(`${consoleTable(results, toolNames)}\n${notes.at(-1)}\n`);
+  process.stdout.write(`${consoleTable(results, toolNames)}\n${stealNote}\n`);
   const errors = results.flatMap((s) => s.errors);
   for (const e of errors) process.stderr.write(`bench: FAILED ${e}\n`);
   writeFileSync(join(workDir, 'results.md'), markdown(results, toolNames, meta));
