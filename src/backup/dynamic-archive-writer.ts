@@ -6,18 +6,26 @@ import type { ByteSink } from '../pxar/encoder.js';
 import { ChunkBuffers } from '../io/chunk-buffers.js';
 import type { Digest } from '../types.js';
 import type { ChunkWriter } from './chunk-writer.js';
-import type { ClosedIndex, DynamicIndexWriter } from './index-writer.js';
+import type { ClosedIndex } from './index-writer.js';
 
 export interface InjectedChunk {
   digest: Digest;
   size: number;
 }
 
+/** Where the chunks go, in stream order: a dynamic index file (DynamicIndexWriter) or a list kept in memory. */
+export interface ChunkIndexSink<Closed> {
+  readonly finalPath: string;
+  append(chunkSize: number, digest: Digest): Promise<void>;
+  close(): Promise<Closed>;
+  abort(): Promise<void>;
+}
+
 const STAGE_SIZE = 256 * 1024;
 /** First size of a chunk's buffer: most chunks (4 MiB average) fit without growing. */
 const CHUNK_BUF_START = 4 * 1024 * 1024;
 
-export class DynamicArchiveWriter implements ByteSink {
+export class DynamicArchiveWriter<Closed = ClosedIndex> implements ByteSink {
   /** Bytes of the chunk being collected (the first partsBytes of chunkBuf); cut at the chunker's boundary. */
   private chunkBuf = new Uint8Array(0);
   /** Chunk buffers come back once stored or found known, and are used again (fresh ones cost page faults). */
@@ -33,10 +41,10 @@ export class DynamicArchiveWriter implements ByteSink {
 
   constructor(
     private readonly chunks: ChunkWriter,
-    private readonly index: DynamicIndexWriter,
+    private readonly index: ChunkIndexSink<Closed>,
     private readonly chunker: Chunker,
     private readonly maxInFlight: number,
-    private readonly onClose: (closed: ClosedIndex) => void,
+    private readonly onClose: (closed: Closed) => void,
     private readonly onProgress?: (bytes: number) => void,
   ) {
     chunker.reset();
@@ -92,17 +100,20 @@ export class DynamicArchiveWriter implements ByteSink {
     this.chunker.reset();
   }
 
-  /** Appends chunks known to be in the store (e.g. from the previous snapshot) without their bytes. */
-  async inject(list: readonly InjectedChunk[]): Promise<void> {
+  /**
+   * Appends chunks known to be in the store (e.g. from the previous snapshot) without their bytes. `counted`:
+   * this session stored them already (a stream written ahead), so the upload stats have them.
+   */
+  async inject(list: readonly InjectedChunk[], counted = false): Promise<void> {
     await this.cut();
     for (const c of list) {
-      this.chunks.noteReused(c.size);
+      if (!counted) this.chunks.noteReused(c.size);
       await this.enqueue(Promise.resolve(c));
       this.written += c.size;
     }
   }
 
-  async close(): Promise<ClosedIndex> {
+  async close(): Promise<Closed> {
     this.assertOpen();
     try {
       await this.flushStage();

@@ -7,37 +7,22 @@ import { PxarDecoder } from '../pxar/decoder.js';
 import type { PxarEncoder } from '../pxar/encoder.js';
 import type { Metadata, PxarEntry } from '../pxar/format.js';
 import type { PreviousPayload } from '../fs/archiver.js';
-import type { DynamicArchiveWriter, InjectedChunk } from './dynamic-archive-writer.js';
+import type { DynamicArchiveWriter } from './dynamic-archive-writer.js';
+import { PayloadPlacer } from './payload-placer.js';
 import type { SnapshotWriter } from './snapshot-writer.js';
 
-/** spec §8.7: reuse is abandoned once padding (injected bytes no file refers to) passes 10 %. */
-export const CHUNK_PADDING_THRESHOLD = 0.1;
-const PAYLOAD_HEADER = 16;
 const SLASH = 0x2f;
 
-/** A run of consecutive previous chunks that will be injected together; files in it are already referenced. */
-interface Run {
-  first: number;
-  last: number;
-  /** New payload position where chunk `first` will start. */
-  startPos: number;
-  /** End (previous-stream offset) of the last file referenced, so references stay in stream order. */
-  lastEnd: number;
-  used: number;
-}
-
 export class PayloadReuse {
-  private run: Run | undefined;
-  private injected = 0;
-  private used = 0;
-  private abandoned = false;
-  reusedFiles = 0;
+  private readonly placer: PayloadPlacer;
 
   private constructor(
     private readonly previous: PreviousEntries,
-    private readonly previousPayload: IndexReader,
-    private readonly payload: DynamicArchiveWriter,
-  ) {}
+    previousPayload: IndexReader,
+    payload: DynamicArchiveWriter,
+  ) {
+    this.placer = new PayloadPlacer(previousPayload, payload);
+  }
 
   /** Opens the group's previous split archive `BASE.mpxar`/`.ppxar`; undefined when there is none to reuse. */
   static async open(session: SnapshotWriter, base: string, payload: DynamicArchiveWriter): Promise<PayloadReuse | undefined> {
@@ -57,27 +42,12 @@ export class PayloadReuse {
 
   /** The archiver asks before reading a file: a hit returns where its payload will be in the new stream. */
   async lookup(path: Uint8Array, metadata: Metadata, size: number, encoder: PxarEncoder): Promise<PreviousPayload | undefined> {
-    if (this.abandoned) return undefined;
+    if (this.placer.abandoned) return undefined;
     const prev = await this.previous.find(path);
     if (!prev || prev.kind !== 'file' || prev.size !== size || prev.payloadOffset === undefined) return undefined;
     if (!sameMetadata(prev.metadata, metadata)) return undefined;
-    const start = prev.payloadOffset;
-    const end = start + PAYLOAD_HEADER + size;
-    if (end > this.previousPayload.size) return undefined;
-    const first = this.previousPayload.chunkAt(start);
-    const last = this.previousPayload.chunkAt(end - 1);
-    const run = this.run;
-    if (!run || start < run.lastEnd || first > run.last + 1 || first < run.first) {
-      await this.flush(encoder);
-      this.run = { first, last, startPos: encoder.payloadPosition, lastEnd: end, used: 0 };
-    } else {
-      run.last = Math.max(run.last, last);
-      run.lastEnd = end;
-    }
-    const r = this.run!;
-    r.used += end - start;
-    this.reusedFiles++;
-    return { payloadOffset: r.startPos + (start - this.previousPayload.chunk(r.first).start) };
+    const payloadOffset = await this.placer.place(prev.payloadOffset, size, encoder);
+    return payloadOffset === undefined ? undefined : { payloadOffset };
   }
 
   /**
@@ -86,29 +56,12 @@ export class PayloadReuse {
    * is then read when the walk reaches it).
    */
   predict(): boolean {
-    return !this.abandoned;
+    return !this.placer.abandoned;
   }
 
   /** Places the pending run's chunks in the payload stream (before a freshly read file, and at the end). */
-  async flush(encoder: PxarEncoder): Promise<void> {
-    const run = this.run;
-    if (!run) return;
-    this.run = undefined;
-    const chunks: InjectedChunk[] = [];
-    let bytes = 0;
-    for (let i = run.first; i <= run.last; i++) {
-      const slot = this.previousPayload.chunk(i);
-      chunks.push({ digest: slot.digest, size: slot.end - slot.start });
-      bytes += slot.end - slot.start;
-    }
-    await encoder.flushPayload();
-    await this.payload.inject(chunks);
-    encoder.advancePayload(bytes);
-    this.injected += bytes;
-    this.used += run.used;
-    // Past a couple of chunks, a padding ratio above the threshold means files are changing in between
-    // the unchanged ones; from here on reading them is cheaper than dragging old chunks along.
-    if (this.injected > 8 * 1024 * 1024 && (this.injected - this.used) / this.injected > CHUNK_PADDING_THRESHOLD) this.abandoned = true;
+  flush(encoder: PxarEncoder): Promise<void> {
+    return this.placer.flush(encoder);
   }
 }
 

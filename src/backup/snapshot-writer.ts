@@ -13,6 +13,7 @@ import { PbsError, withPath } from '../errors.js';
 import type { CryptMode, Digest, GroupRef, SnapshotRef } from '../types.js';
 import { digestToHex } from '../types.js';
 import type { Chunker } from '../chunker/chunker.js';
+import { ChunkList } from './chunk-list.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { DynamicArchiveWriter } from './dynamic-archive-writer.js';
 import { type ClosedIndex, DynamicIndexWriter, FixedIndexWriter } from './index-writer.js';
@@ -205,6 +206,16 @@ export class SnapshotWriter {
     return new DynamicArchiveWriter(this.chunks, index, chunker, maxInFlight, (closed) => {
       this.listFile(fileName, closed.size, closed.csum);
     }, onProgress);
+  }
+
+  /**
+   * A byte stream chunked and stored ahead of the archive that will reference it (the mount stores files as they
+   * close): its chunks go to the store now, their list stays in memory (close() returns it); an archive injects
+   * them later (DynamicArchiveWriter.inject, `counted`).
+   */
+  openChunkStream(name: string, chunker: Chunker): DynamicArchiveWriter<IndexReader> {
+    const maxInFlight = Math.max(2, this.opts.pool.size);
+    return new DynamicArchiveWriter(this.chunks, new ChunkList(name), chunker, maxInFlight, () => undefined);
   }
 
   /** Adds a dynamic archive from chunks that are already cut. */

@@ -184,7 +184,6 @@ export class PxarEncoder {
     });
   }
 
-  /** v2: account for `bytes` the caller placed in the payload stream itself (injected, reused chunks). */
   /** Hands buffered payload bytes to the payload sink, so bytes placed there directly come after them. */
   async flushPayload(): Promise<void> {
     await this.payload?.flush();
