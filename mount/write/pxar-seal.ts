@@ -1,13 +1,16 @@
 // Sealing a staged tree: its entries encoded as a split pxar archive (spec §8.4–§8.7) in archive order (children
-// sorted by name bytes, goodbye tables from the encoder), with every file's bytes read back from the spool into
-// the payload stream. Metadata is chosen as the archiver chooses it for a directory on disk (src/fs/read-metadata.ts),
-// so the result decodes like `pbsfs backup NAME.pxar:DIR --change-detection-mode data` of the same tree.
+// sorted by name bytes, goodbye tables from the encoder), with each file's bytes either referenced where they were
+// stored as the file closed (closed-files-stream.ts) or read back from the spool into the payload stream. Metadata
+// is chosen as the archiver chooses it for a directory on disk (src/fs/read-metadata.ts), so the result decodes
+// like `pbsfs backup NAME.pxar:DIR --change-detection-mode data` of the same tree.
 import { PbsError } from '../../src/errors.js';
 import { XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT, aclFromXattrs } from '../../src/fs/posix-acl.js';
 import { isArchivedXattrName } from '../../src/fs/read-metadata.js';
+import type { PayloadPlacer } from '../../src/backup/payload-placer.js';
 import { type ByteSink, PxarEncoder } from '../../src/pxar/encoder.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, deviceFromDevT, emptyAcl, fileType, type Metadata } from '../../src/pxar/format.js';
 import { joinPath } from '../../src/pxar/names.js';
+import type { ClosedPayloads } from './closed-files-stream.js';
 import { extentContents } from './spool.js';
 import type { StagedTree } from './staged-tree.js';
 import type { StagedInode } from './staging-state.js';
@@ -40,10 +43,20 @@ export function stagedMetadata(i: StagedInode, path: string): Metadata {
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
-/** Encodes the directory `rootId` of `tree` into `meta` (.mpxar) and `payload` (.ppxar). Returns the entry count. */
-export async function encodeStagedTree(tree: StagedTree, rootId: number, meta: ByteSink, payload: ByteSink): Promise<number> {
+/** Payloads stored as their files closed, and the placer that injects their chunks into the new payload stream. */
+export interface StoredAhead {
+  offsetOf: ClosedPayloads['offsetOf'];
+  placer: PayloadPlacer;
+}
+
+/**
+ * Encodes the directory `rootId` of `tree` into `meta` (.mpxar) and `payload` (.ppxar); files whose payload was
+ * stored as they closed (`ahead`) are referenced there. Returns the entry count and how many files were.
+ */
+export async function encodeStagedTree(tree: StagedTree, rootId: number, meta: ByteSink, payload: ByteSink, ahead?: StoredAhead): Promise<{ entries: number; placed: number }> {
   const root = tree.inode(rootId);
   const enc = await PxarEncoder.create(meta, stagedMetadata(root, '/'), { payload });
+  const placer = ahead?.placer;
   /** Hardlinked inodes: the first name in archive order carries the payload. */
   const firstName = new Map<number, { path: Uint8Array; offset: number }>();
   let entries = 1;
@@ -68,7 +81,15 @@ export async function encodeStagedTree(tree: StagedTree, rootId: number, meta: B
             await enc.addHardlink(b, first.path, first.offset);
             break;
           }
-          const offset = await enc.addFile(m, b, i.size, extentContents(tree.spool, i.extents, i.size, scratch));
+          const streamed = ahead?.offsetOf(i);
+          const placed = streamed === undefined ? undefined : await placer!.place(streamed, i.size, enc);
+          let offset: number;
+          if (placed !== undefined) {
+            offset = await enc.addPayloadRef(m, b, i.size, placed);
+          } else {
+            await placer?.flush(enc);
+            offset = await enc.addFile(m, b, i.size, extentContents(tree.spool, i.extents, i.size, scratch));
+          }
           if (i.nlink > 1) firstName.set(i.id, { path, offset });
           break;
         }
@@ -91,6 +112,7 @@ export async function encodeStagedTree(tree: StagedTree, rootId: number, meta: B
     }
   };
   await dir(root, new Uint8Array(0));
+  await placer?.flush(enc);
   await enc.finish();
-  return entries;
+  return { entries, placed: placer?.placedFiles ?? 0 };
 }

@@ -27,6 +27,8 @@ export interface TreeOwner {
   touch(): void;
   opened(): void;
   released(): void;
+  /** A regular file's last write handle was released. */
+  fileClosed(id: number): void;
 }
 
 function fail(errno: number, what: string): never {
@@ -47,6 +49,11 @@ function deleteXattr(i: StagedInode, name: string): boolean {
   if (!i.xattrs?.delete(name)) return false;
   if (i.xattrs.size === 0) i.xattrs = undefined;
   return true;
+}
+
+/** Names collected from a file up to its archive's root, as the archive-relative path `a/b/c`. */
+function utf8Path(reversed: string[]): Uint8Array {
+  return Buffer.from(reversed.reverse().join('/'), 'utf8');
 }
 
 function now(): Timestamp {
@@ -101,7 +108,7 @@ export class StagedTree {
         continue;
       }
       parent.children.set(e.name, e.child);
-      child.nlink++;
+      t.named(child, e.parent, e.name);
     }
     // Unreachable inodes (dropped files, directories whose parent went) leave the state too.
     const reachable = new Set<number>();
@@ -176,9 +183,19 @@ export class StagedTree {
     return children;
   }
 
+  /** `child` got the name `name` in `parent`: one more link; parent and name are kept while it is the only one. */
+  private named(child: StagedInode, parent: number, name: string): void {
+    if (++child.nlink === 1) {
+      child.parent = parent;
+      child.name = name;
+    } else {
+      child.parent = child.name = undefined;
+    }
+  }
+
   private attach(parent: number, name: string, child: StagedInode): void {
     this.dir(parent).set(name, child.id);
-    child.nlink++;
+    this.named(child, parent, name);
     this.state.putEntry(parent, name, child.id);
     this.touchDir(parent);
   }
@@ -243,6 +260,8 @@ export class StagedTree {
     children.delete(name);
     this.state.deleteEntry(parent, name);
     this.touchDir(parent);
+    // With a name left, which one it is would take a search: unknown (only hardlinked files get here).
+    child.parent = child.name = undefined;
     if (--child.nlink === 0) this.forget(child);
     return child;
   }
@@ -312,10 +331,29 @@ export class StagedTree {
     this.attach(newParent, newName, moving);
   }
 
+  /** Directories have exactly one name, so their parent is always known. */
   private parentOf(id: number): number | undefined {
-    if (id === ROOT_ID) return undefined;
-    for (const i of this.inodes.values()) if (i.children) for (const c of i.children.values()) if (c === id) return i.id;
-    return undefined;
+    return id === ROOT_ID ? undefined : this.inode(id).parent;
+  }
+
+  /**
+   * Which pxar archive an inode with one name belongs to (its directory: the tree's root, or a `*.pxar` directory
+   * at a staging snapshot's top level) and its path there; undefined for blobs, hardlinked or unlinked files.
+   */
+  archivePath(id: number): { root: number; path: Uint8Array } | undefined {
+    const names: string[] = [];
+    let at = this.inodes.get(id);
+    while (at && at.id !== ROOT_ID) {
+      if (this.containerRoot && at.parent === ROOT_ID) return names.length ? { root: at.id, path: utf8Path(names) } : undefined;
+      if (at.parent === undefined || at.name === undefined) return undefined;
+      names.push(at.name);
+      at = this.inodes.get(at.parent);
+    }
+    return at && !this.containerRoot ? { root: ROOT_ID, path: utf8Path(names) } : undefined;
+  }
+
+  isOpen(id: number): boolean {
+    return this.nodes.get(id)?.isOpen ?? false;
   }
 
   setattr(id: number, change: { mode?: number; uid?: number; gid?: number; mtime?: Timestamp }): void {
@@ -550,6 +588,7 @@ export class StagedNode implements MountNode {
             this.tree.state.putInode(now);
           }
           this.tree.closed(this.id);
+          if (now) this.tree.owner.fileClosed(this.id);
         }
         this.tree.owner.released();
       },

@@ -6,6 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuzhashChunker } from '../../src/chunker/buzhash.js';
+import { PayloadPlacer } from '../../src/backup/payload-placer.js';
 import { PXAR_CHUNK_AVG } from '../../src/backup/pxar-backup.js';
 import { SnapshotWriter, type SnapshotWriterOptions } from '../../src/backup/snapshot-writer.js';
 import { validateArchiveName } from '../../src/datastore/names.js';
@@ -14,6 +15,7 @@ import { digestToHex } from '../../src/types.js';
 import type { GroupRef } from '../../src/types.js';
 import { EROFS, Errno, ErrnoError, LIVE_TTL_MS, type Maybe, msTimestamp, type MountNode, type NodeStat, S_IFMT, S_IFREG, type WriteHandle } from '../node.js';
 import type { MountContext, OpenStore } from '../stores.js';
+import { ClosedFilesStream } from './closed-files-stream.js';
 import { ImageIngest } from './image-ingest.js';
 import { encodeStagedTree } from './pxar-seal.js';
 import { readExtents, Spool } from './spool.js';
@@ -57,6 +59,7 @@ function treeOwner(ctx: MountContext, snapshot: () => StagingSnapshot): TreeOwne
     touch: () => snapshot().touch(),
     opened: () => snapshot().opened(),
     released: () => snapshot().released(),
+    fileClosed: (id) => snapshot().fileClosed(id),
   };
 }
 
@@ -69,6 +72,8 @@ export class StagingSnapshot implements TreeOwner {
   private lastChange = Date.now();
   private sealing?: Promise<void>;
   private readonly images = new Map<string, StagedImage>();
+  /** Per pxar archive (its directory's inode): file payloads stored as they close. */
+  private readonly streams = new Map<number, ClosedFilesStream>();
   private readonly timer: NodeJS.Timeout;
   /** The node listed in the group. */
   readonly node: StagingRoot;
@@ -176,6 +181,19 @@ export class StagingSnapshot implements TreeOwner {
     this.touch();
   }
 
+  fileClosed(id: number): void {
+    if (this.sealing) return;
+    const where = this.tree.archivePath(id);
+    if (!where) return;
+    let stream = this.streams.get(where.root);
+    if (!stream) {
+      const name = this.info.kind === 'pxar' ? this.name : `${this.name}/${this.tree.inode(where.root).name}`;
+      stream = new ClosedFilesStream(this.tree, name, this.writer, new BuzhashChunker(PXAR_CHUNK_AVG), this.ctx.log);
+      this.streams.set(where.root, stream);
+    }
+    stream.closed(id);
+  }
+
   image(name: string): StagedImage | undefined {
     return this.images.get(name);
   }
@@ -225,12 +243,17 @@ export class StagingSnapshot implements TreeOwner {
     try {
       await this.state.flush();
       let entries = 0;
+      let placed = 0;
       const trees = this.info.kind === 'pxar' ? [[this.info.name, ROOT_ID] as const] : [...root.children!].filter(([, id]) => this.tree.inode(id).children);
       for (const [name, id] of [...trees].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))) {
         const base = pxarBase(name);
         const meta = await this.writer.openDynamicArchive(`${base}.mpxar.didx`, new BuzhashChunker(PXAR_CHUNK_AVG));
         const payload = await this.writer.openDynamicArchive(`${base}.ppxar.didx`, new BuzhashChunker(PXAR_CHUNK_AVG));
-        entries += await encodeStagedTree(this.tree, id, meta, payload);
+        const streamed = await this.streams.get(id)?.finish();
+        const ahead = streamed && { offsetOf: streamed.offsetOf, placer: new PayloadPlacer(streamed.source, payload, true) };
+        const done = await encodeStagedTree(this.tree, id, meta, payload, ahead);
+        entries += done.entries;
+        placed += done.placed;
         await meta.close();
         await payload.close();
       }
@@ -242,7 +265,7 @@ export class StagingSnapshot implements TreeOwner {
         }
       }
       await this.writer.finish();
-      this.ctx.log.info(`sealed staging snapshot ${this.name} (${why}) as ${this.writer.dir}: ${entries} pxar entries, ${this.images.size} images`);
+      this.ctx.log.info(`sealed staging snapshot ${this.name} (${why}) as ${this.writer.dir}: ${entries} pxar entries (${placed} files stored as they closed), ${this.images.size} images`);
     } catch (e) {
       const empty = root.children!.size === 0 && this.images.size === 0;
       if (empty) this.ctx.log.info(`staging snapshot ${this.name} is empty: discarded (${why})`);
@@ -268,6 +291,8 @@ export class StagingSnapshot implements TreeOwner {
   }
 
   private async cleanup(): Promise<void> {
+    // Streams not sealed (a removed archive directory, a failed seal, a discard): their chunks are left to GC.
+    await Promise.allSettled([...this.streams.values()].map((s) => s.abort()));
     this.tree.spool.close();
     await this.state.close().catch(() => undefined);
     await rm(this.stateDir, { recursive: true, force: true }).catch(() => undefined);

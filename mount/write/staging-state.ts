@@ -30,6 +30,10 @@ export interface StagedInode {
   nlink: number;
   /** Directories: name → inode id (runtime only; rebuilt from the entries). */
   children?: Map<string, number>;
+  /** The parent directory, while the inode has exactly one name (runtime only): paths without a search. */
+  parent?: number;
+  /** That one name. */
+  name?: string;
 }
 
 export interface StagingInfo {

@@ -95,7 +95,7 @@ describe('sealing a staged tree', () => {
     await state.writeInfo({ ns: [], type: 'host', id: 'x', time: 1, name: 'src.pxar', kind: 'pxar' });
     const spool = Spool.open(join(dir, 'spool'));
     const ctx = { inodes: new InodeTable() } as MountContext;
-    const owner: TreeOwner = { ctx, key: 'test', assertOpen: () => undefined, touch: () => undefined, opened: () => undefined, released: () => undefined };
+    const owner: TreeOwner = { ctx, key: 'test', assertOpen: () => undefined, touch: () => undefined, opened: () => undefined, released: () => undefined, fileClosed: () => undefined };
     const tree = StagedTree.create(owner, state, spool, false, 0o755);
     stage(tree, src, ROOT_ID);
     const [m1, p1, m2, p2] = [new MemorySink(), new MemorySink(), new MemorySink(), new MemorySink()];
