@@ -2,12 +2,13 @@
 // (spec §8.7), into a payload stream of its own whose chunks reach the store at once, in close order. Sealing
 // encodes the archive in name order and references a file's bytes there by injecting those chunks (PayloadPlacer,
 // like metadata change detection) when the file is unchanged since; everything else is read from the spool then.
-// That pays off when files close in archive order (rsync, tar of a sorted archive, one file at a time); writers in
-// another order (cp -a follows the source's readdir order) would only pay twice, so streaming stops once the close
-// order strays from the archive order.
+// That pays off when files close in archive order (tar -x of a name-sorted tar, files copied one at a time in name
+// order); writers in another order (cp -a follows the source's inode order, rsync a directory's files before its
+// subdirectories) would only pay twice, so streaming stops once the close order strays from the archive order.
 import type { Chunker } from '../../src/chunker/chunker.js';
 import type { DynamicArchiveWriter } from '../../src/backup/dynamic-archive-writer.js';
 import { CHUNK_PADDING_THRESHOLD, PAYLOAD_HEADER } from '../../src/backup/payload-placer.js';
+import { PXAR_CHUNK_AVG } from '../../src/backup/pxar-backup.js';
 import { walkOrder } from '../../src/backup/payload-reuse.js';
 import type { SnapshotWriter } from '../../src/backup/snapshot-writer.js';
 import type { IndexReader } from '../../src/io/index-reader.js';
@@ -22,6 +23,11 @@ import type { StagedInode } from './staging-state.js';
 const SCRATCH_SIZE = 1024 * 1024;
 /** The close order is judged once this much was streamed. */
 const JUDGE_AFTER = 8 * 1024 * 1024;
+/**
+ * What one file out of archive order costs the seal, at least: the placed run breaks there, and about half a chunk
+ * is padding or written again (a writer that visits directories in another order breaks it once per directory).
+ */
+const STRAY_COST = PXAR_CHUNK_AVG / 2;
 
 /** Where a closed file's PAYLOAD item lies in the stream, and the file as it was then. */
 interface Streamed {
@@ -85,7 +91,7 @@ export class ClosedFilesStream {
     if (this.prev !== undefined && this.next !== undefined) {
       const a = this.tree.archivePath(this.prev)?.path;
       const b = this.tree.archivePath(this.next)?.path;
-      if (!a || !b || walkOrder(a, b) >= 0) this.strayBytes += PAYLOAD_HEADER + (this.tree.inodes.get(this.next)?.size ?? 0);
+      if (!a || !b || walkOrder(a, b) >= 0) this.strayBytes += Math.max(STRAY_COST, PAYLOAD_HEADER + (this.tree.inodes.get(this.next)?.size ?? 0));
     }
     this.prev = this.next;
     this.next = id;

@@ -250,7 +250,7 @@ export class StagingSnapshot implements TreeOwner {
         const meta = await this.writer.openDynamicArchive(`${base}.mpxar.didx`, new BuzhashChunker(PXAR_CHUNK_AVG));
         const payload = await this.writer.openDynamicArchive(`${base}.ppxar.didx`, new BuzhashChunker(PXAR_CHUNK_AVG));
         const streamed = await this.streams.get(id)?.finish();
-        const ahead = streamed && { offsetOf: streamed.offsetOf, placer: new PayloadPlacer(streamed.source, payload, true) };
+        const ahead = streamed && { offsetOf: streamed.offsetOf, placer: new PayloadPlacer(streamed.source, payload, { counted: true, rewriteInjected: true }) };
         const done = await encodeStagedTree(this.tree, id, meta, payload, ahead);
         entries += done.entries;
         placed += done.placed;

@@ -28,11 +28,24 @@ interface Run {
   used: number;
 }
 
+export interface PlacerOptions {
+  /** The source's chunks were stored by this session (already in its upload stats). */
+  counted?: boolean;
+  /**
+   * A file starting in a chunk injected already (behind bytes written since) is written afresh instead of
+   * injecting that chunk again as padding: for a source whose bytes are at hand anyway (the mount's spool), where a
+   * file written afresh between two placed ones would otherwise cost up to a whole chunk of padding.
+   */
+  rewriteInjected?: boolean;
+}
+
 export class PayloadPlacer {
   private run: Run | undefined;
   private injected = 0;
   private used = 0;
   private given = false;
+  /** Source chunks before this one were injected already (or passed over). */
+  private nextChunk = 0;
   placedFiles = 0;
 
   constructor(
@@ -40,8 +53,7 @@ export class PayloadPlacer {
     private readonly source: IndexReader,
     /** The new payload stream. */
     private readonly payload: InjectSink,
-    /** The source's chunks were stored by this session (already in its upload stats). */
-    private readonly counted = false,
+    private readonly opts: PlacerOptions = {},
   ) {}
 
   /** Padding passed the threshold: every further file is written afresh. */
@@ -60,7 +72,10 @@ export class PayloadPlacer {
     const first = this.source.chunkAt(start);
     const last = this.source.chunkAt(end - 1);
     const run = this.run;
-    if (!run || start < run.lastEnd || first > run.last + 1 || first < run.first) {
+    const newRun = !run || start < run.lastEnd || first > run.last + 1 || first < run.first;
+    // A new run means the current one is injected now: its chunks count as injected.
+    if (newRun && this.opts.rewriteInjected && first < Math.max(this.nextChunk, run ? run.last + 1 : 0)) return undefined;
+    if (newRun) {
       await this.flush(encoder);
       this.run = { first, last, startPos: encoder.payloadPosition, lastEnd: end, used: 0 };
     } else {
@@ -86,7 +101,8 @@ export class PayloadPlacer {
       bytes += slot.end - slot.start;
     }
     await encoder.flushPayload();
-    await this.payload.inject(chunks, this.counted);
+    await this.payload.inject(chunks, this.opts.counted);
+    this.nextChunk = Math.max(this.nextChunk, run.last + 1);
     encoder.advancePayload(bytes);
     this.injected += bytes;
     this.used += run.used;

@@ -1,5 +1,5 @@
 // File payloads stored as the files close (closed-files-stream.ts), through a real mount: `tar -x` of a name-sorted
-// tar and an rsync-like writer (temporary name, rename after close) close files in archive order, so the seal
+// tar and a writer that renames after close (as rsync does) close files in archive order, so the seal
 // references every payload where it was stored; a file written again after its close gets its new bytes; a writer
 // in another order makes the stream stop and the seal store the rest. Each archive is read back through the mount
 // and through `pbsfs restore`.
@@ -83,7 +83,7 @@ describe('pbsfs mount: payloads stored as files close', () => {
     expect(storedAhead(m.log, 'sorted.pxar')).toBe(list.length);
   }, 120_000);
 
-  it('rsync-like (temporary name, rename after close) with a file written again: its new bytes are archived', async () => {
+  it('temporary names renamed after close (as rsync does), a file written again: its new bytes are archived', async () => {
     const src = join(sb.dir, 'rsync-src');
     const list = files('rsync');
     const target = join(mnt, 'store1/host/rsync/copy.pxar');
