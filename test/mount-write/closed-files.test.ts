@@ -1,8 +1,8 @@
 // File payloads stored as the files close (closed-files-stream.ts), through a real mount: `tar -x` of a name-sorted
 // tar and a writer that renames after close (as rsync does) close files in archive order, so the seal
-// references every payload where it was stored; a file written again after its close gets its new bytes; a writer
-// in another order makes the stream stop and the seal store the rest. Each archive is read back through the mount
-// and through `pbsfs restore`.
+// references every payload where it was stored; a file written again after its close gets its new bytes; two pxar
+// directories of one staging directory stream apart; a writer in another order makes the stream stop and the seal
+// store the rest. Each archive is read back through the mount (and through `pbsfs restore`).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -106,6 +106,26 @@ describe('pbsfs mount: payloads stored as files close', () => {
     await sealAndCompare('host/rsync', 'copy.pxar', src);
     expect(storedAhead(m.log, 'copy.pxar')).toBe(list.length);
     expect(readFileSync(join(mnt, 'store1/host/rsync/latest/copy.pxar', lastPath)).equals(changed)).toBe(true);
+  }, 120_000);
+
+  it('a staging directory with two pxar directories and a blob: each archive has its own stream', async () => {
+    const group = join(mnt, 'store1/host/staged');
+    mkdirSync(join(group, 'new'), { recursive: true });
+    const srcs: string[] = [];
+    for (const name of ['one', 'two']) {
+      const src = join(sb.dir, `staged-${name}`);
+      writeTree(src, files(`staged-${name}`));
+      mkdirSync(join(group, 'new', `${name}.pxar`));
+      execFileSync('bash', ['-c', `tar -C '${src}' --sort=name -cf - . | tar -C '${join(group, 'new', `${name}.pxar`)}' -xf -`], { env: { ...process.env, LC_ALL: 'C' } });
+      srcs.push(src);
+    }
+    writeFileSync(join(group, 'new/notes.txt'), 'a blob\n');
+    await sb.ok(['seal', join(group, 'new')]);
+    expect(storedAhead(m.log, 'new')).toBe(2 * files('x').length);
+    const time = snapshotsOnDisk(store, 'host/staged')[0]!;
+    expect(readdirSync(join(store, 'host/staged', time)).sort()).toEqual(['index.json.blob', 'notes.txt.blob', 'one.mpxar.didx', 'one.ppxar.didx', 'two.mpxar.didx', 'two.ppxar.didx']);
+    for (const [k, name] of ['one', 'two'].entries()) expect(diffTrees(srcs[k]!, join(group, 'latest', `${name}.pxar`))).toBe('0 ');
+    expect(readFileSync(join(group, 'latest/notes.txt'), 'utf8')).toBe('a blob\n');
   }, 120_000);
 
   it('files closed in another order than the archive’s: the stream stops and the seal stores the rest', async () => {
