@@ -17,6 +17,7 @@ import { localChunkReader } from '../../src/io/chunk-reader.js';
 import { IndexReadAt } from '../../src/io/index-read-at.js';
 import { openIndex } from '../../src/io/index-reader.js';
 import { PxarDecoder } from '../../src/pxar/decoder.js';
+import type { Logger } from '../../mount/log.js';
 import { InodeTable } from '../../mount/node.js';
 import type { MountContext } from '../../mount/stores.js';
 import { ClosedFilesStream } from '../../mount/write/closed-files-stream.js';
@@ -58,7 +59,8 @@ describe('ClosedFilesStream', () => {
     dirs.push(dir);
     const state = await StagingState.open(join(dir, 'state'));
     const spool = Spool.open(join(dir, 'spool'));
-    const log = { lines: [] as string[], info: (m: string) => log.lines.push(m), error: (m: string) => log.lines.push(m) };
+    const lines: string[] = [];
+    const log: Logger = { info: (l) => lines.push(l), error: (l) => lines.push(l), close: async () => undefined };
     const writer = await SnapshotWriter.begin(store.ds, { ns: ROOT_NAMESPACE, type: 'host', id }, { codec: getCodec(), pool, cryptMode: 'none' });
     let stream!: ClosedFilesStream;
     const owner: TreeOwner = {

@@ -2,19 +2,20 @@
 // (name-sorted tar, so its payloads are stored as the files close) become encrypted snapshots. Every chunk they
 // reference is an encrypted blob whose keyed digest checks out with the independent reader; both read back through
 // the mount and through `pbsfs restore --keyfile`, and a restore without the key fails.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Sandbox, sandbox } from '../helpers/cli.js';
+import type { Sandbox } from '../helpers/cli.js';
 import { MiB, prng, sha256 } from '../helpers/images.js';
 import { chunkFile, idKey, readBlob, readDidx, readFidx, sha256hex } from '../helpers/independent-reader.js';
-import { Mounted } from '../mount/mounted.js';
-import { snapshotsOnDisk } from './store-facts.js';
+import type { Mounted } from '../mount/mounted.js';
+import { diffTrees, snapshotsOnDisk, type WritableMount, writableMount } from './store-facts.js';
 
 const ENCRYPTED_MAGICS = ['7b6785be222d4cf0', 'e6591bbf0bbfd80b'];
 
 describe('pbsfs mount --keyfile: written snapshots are encrypted', () => {
+  let w: WritableMount;
   let sb: Sandbox;
   let mnt: string;
   let store: string;
@@ -23,22 +24,19 @@ describe('pbsfs mount --keyfile: written snapshots are encrypted', () => {
   let m: Mounted;
 
   beforeAll(async () => {
-    sb = sandbox('pbsfs-enc-write-');
-    mnt = join(sb.dir, 'mnt');
-    store = join(sb.dir, 'store');
-    keyPath = join(sb.dir, 'key.json');
-    mkdirSync(mnt);
-    await sb.ok(['datastore', 'create', 'store1', store]);
-    await sb.ok(['key', 'create', keyPath, '--kdf', 'none']);
+    w = await writableMount('pbsfs-enc-write-', async (box) => {
+      keyPath = join(box.dir, 'key.json');
+      await box.ok(['key', 'create', keyPath, '--kdf', 'none']);
+      return ['--keyfile', keyPath];
+    });
+    ({ sb, mnt, store, m } = w);
     // kdf none: the key file holds the key itself.
     key = Buffer.from(JSON.parse(readFileSync(keyPath, 'utf8')).data, 'base64');
     expect(key.length).toBe(32);
-    m = await Mounted.start(sb, ['mount', mnt, '--foreground', '--seal-after', '600', '--keyfile', keyPath], mnt);
   }, 120_000);
 
   afterAll(async () => {
-    await m?.stop();
-    sb?.cleanup();
+    await w?.stop();
   });
 
   /** Every chunk of `digests`: an encrypted blob that decrypts with the key to data whose keyed digest it is. */
@@ -88,13 +86,9 @@ describe('pbsfs mount --keyfile: written snapshots are encrypted', () => {
     expect(manifest.files.map((f) => [f.filename, f['crypt-mode']]).sort()).toEqual([['t.mpxar.didx', 'encrypt'], ['t.ppxar.didx', 'encrypt']]);
     for (const name of readdirSync(snap).filter((n) => n.endsWith('.didx'))) checkChunks(readDidx(readFileSync(join(snap, name))).entries.map((e) => e.digest));
 
-    const diff = (a: string, b: string): string => {
-      const r = spawnSync('diff', ['-r', a, b], { encoding: 'utf8' });
-      return `${r.status} ${r.stdout}${r.stderr}`;
-    };
-    expect(diff(src, join(mnt, 'store1/host/enc/latest/t.pxar'))).toBe('0 ');
+    expect(diffTrees(src, join(mnt, 'store1/host/enc/latest/t.pxar'))).toEqual([]);
     await sb.ok(['restore', `host/enc/${time}`, 't.pxar', join(sb.dir, 'restored'), '--store', 'store1', '--keyfile', keyPath]);
-    expect(diff(src, join(sb.dir, 'restored'))).toBe('0 ');
+    expect(diffTrees(src, join(sb.dir, 'restored'))).toEqual([]);
     const without = await sb.run(['restore', `host/enc/${time}`, 't.pxar', join(sb.dir, 'restored-nokey'), '--store', 'store1']);
     expect(without.code).not.toBe(0);
     expect(without.stderr).toMatch(/key/i);

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotWriter } from '../../src/backup/snapshot-writer.js';
 import { getCodec } from '../../src/codec/index.js';
 import { WorkerPool } from '../../src/codec/worker-pool.js';
-import { PbsError } from '../../src/errors.js';
 import { localChunkReader } from '../../src/io/chunk-reader.js';
 import { ROOT_NAMESPACE } from '../../src/datastore/names.js';
 import { ImageIngest } from '../../mount/write/image-ingest.js';
@@ -27,7 +26,8 @@ function failingStores(writer: SnapshotWriter): Promise<void> {
     writer.chunks.add = async () => {
       started();
       await new Promise((res) => setTimeout(res, 50));
-      throw new PbsError('ENOSPC', 'no space left on device');
+      // As node:fs reports it.
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 });
     };
   });
 }

@@ -128,8 +128,8 @@ describe('pbsfs mount: attributes of staged entries', () => {
     const before = await m.report();
     execFileSync('cp', ['-a', src, join(mnt, 'store1/host/attrs2/c.pxar')]);
     const after = await m.report();
-    const diff = (a: Record<string, number>, b: Record<string, number>) =>
-      Object.fromEntries(Object.entries(a).map(([op, n]) => [op, n - (b[op] ?? 0)]).filter(([, n]) => n > 0));
+    const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
+      Object.fromEntries(Object.entries(a).map(([op, n]): [string, number] => [op, n - (b[op] ?? 0)]).filter(([, n]) => n > 0));
     const spent = diff(after.requests, before.requests);
     // Per file: lookup of the new name, create, write, utimens, the ACL through which cp sets the mode, release.
     // No FLUSH (nothing to report at close), no GETATTR (no permission checks when only root reaches the mount), no

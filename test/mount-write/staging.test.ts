@@ -1,7 +1,7 @@
 // Staging snapshots and *.pxar directories through a real mount: cp -a of a tree with every entry kind, sealing,
 // then the archive compared with the source through the mount and through `pbsfs restore`; a staging directory
 // with an image, a pxar directory and a blob; EBUSY on one group while writers to other groups go on.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { type Sandbox, sandbox } from '../helpers/cli.js';
 import { MiB, prng, sha256 } from '../helpers/images.js';
 import { buildTree, linkGroups, NON_UTF8, type Snap, snapshot } from '../fs/tree.js';
 import { Mounted } from '../mount/mounted.js';
-import { failing, snapshotsOnDisk } from './store-facts.js';
+import { diffTrees, failing, snapshotsOnDisk } from './store-facts.js';
 
 /**
  * What survives a copy through the mount: everything, mtimes to the nanosecond included, but chattr flags (no ioctl
@@ -24,13 +24,6 @@ function comparable(snap: Map<string, Snap>, opts: { root?: boolean } = {}): Rec
     out[path] = rest;
   }
   return out;
-}
-
-/** `diff -r` output lines, without its notes on special files of the same kind (it cannot compare those). */
-function diffTrees(a: string, b: string): string[] {
-  const r = spawnSync('diff', ['-r', '--no-dereference', a, b], { encoding: 'utf8' });
-  if (r.status !== 0 && r.status !== 1) throw new Error(`diff failed: ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l && !/^File .* is a (fifo|socket|character special file|block special file) while file .* is a \1$/.test(l));
 }
 
 describe('pbsfs mount: staging snapshots and *.pxar directories', () => {
