@@ -89,8 +89,8 @@ export class ClosedFilesStream {
 
   private judgeOrder(id: number, bytes: number): void {
     if (this.prev !== undefined && this.next !== undefined) {
-      const a = this.tree.archivePath(this.prev)?.path;
-      const b = this.tree.archivePath(this.next)?.path;
+      const a = this.tree.archivePath(this.prev);
+      const b = this.tree.archivePath(this.next);
       if (!a || !b || walkOrder(a, b) >= 0) this.strayBytes += Math.max(STRAY_COST, PAYLOAD_HEADER + (this.tree.inodes.get(this.next)?.size ?? 0));
     }
     this.prev = this.next;

@@ -337,19 +337,30 @@ export class StagedTree {
   }
 
   /**
-   * Which pxar archive an inode with one name belongs to (its directory: the tree's root, or a `*.pxar` directory
-   * at a staging snapshot's top level) and its path there; undefined for blobs, hardlinked or unlinked files.
+   * The pxar archive an inode with one name belongs to: the directory that is the archive (the tree's root, or a
+   * `*.pxar` directory at a staging snapshot's top level); undefined for blobs, hardlinked or unlinked files.
    */
-  archivePath(id: number): { root: number; path: Uint8Array } | undefined {
+  archiveOf(id: number): number | undefined {
+    let at = this.inodes.get(id);
+    if (!at || at.id === ROOT_ID) return undefined;
+    while (at && at.parent !== undefined) {
+      if (at.parent === ROOT_ID) return this.containerRoot ? (at.id === id ? undefined : at.id) : ROOT_ID;
+      at = this.inodes.get(at.parent);
+    }
+    return undefined;
+  }
+
+  /** The path of an inode with one name within its archive (`a/b/c`, see archiveOf). */
+  archivePath(id: number): Uint8Array | undefined {
     const names: string[] = [];
     let at = this.inodes.get(id);
     while (at && at.id !== ROOT_ID) {
-      if (this.containerRoot && at.parent === ROOT_ID) return names.length ? { root: at.id, path: utf8Path(names) } : undefined;
       if (at.parent === undefined || at.name === undefined) return undefined;
+      if (this.containerRoot && at.parent === ROOT_ID) return names.length ? utf8Path(names) : undefined;
       names.push(at.name);
       at = this.inodes.get(at.parent);
     }
-    return at && !this.containerRoot ? { root: ROOT_ID, path: utf8Path(names) } : undefined;
+    return at && !this.containerRoot ? utf8Path(names) : undefined;
   }
 
   isOpen(id: number): boolean {

@@ -183,13 +183,13 @@ export class StagingSnapshot implements TreeOwner {
 
   fileClosed(id: number): void {
     if (this.sealing) return;
-    const where = this.tree.archivePath(id);
-    if (!where) return;
-    let stream = this.streams.get(where.root);
+    const root = this.tree.archiveOf(id);
+    if (root === undefined) return;
+    let stream = this.streams.get(root);
     if (!stream) {
-      const name = this.info.kind === 'pxar' ? this.name : `${this.name}/${this.tree.inode(where.root).name}`;
+      const name = this.info.kind === 'pxar' ? this.name : `${this.name}/${this.tree.inode(root).name}`;
       stream = new ClosedFilesStream(this.tree, name, this.writer, new BuzhashChunker(PXAR_CHUNK_AVG), this.ctx.log);
-      this.streams.set(where.root, stream);
+      this.streams.set(root, stream);
     }
     stream.closed(id);
   }
