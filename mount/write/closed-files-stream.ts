@@ -9,7 +9,7 @@ import type { Chunker } from '../../src/chunker/chunker.js';
 import type { DynamicArchiveWriter } from '../../src/backup/dynamic-archive-writer.js';
 import { CHUNK_PADDING_THRESHOLD, PAYLOAD_HEADER } from '../../src/backup/payload-placer.js';
 import { PXAR_CHUNK_AVG } from '../../src/backup/pxar-backup.js';
-import { walkOrder } from '../../src/backup/payload-reuse.js';
+import { walkOrder } from '../../src/pxar/names.js';
 import type { SnapshotWriter } from '../../src/backup/snapshot-writer.js';
 import type { IndexReader } from '../../src/io/index-reader.js';
 import { PXAR_PAYLOAD, encodeHeader } from '../../src/pxar/format.js';

@@ -10,8 +10,7 @@ import type { PreviousPayload } from '../fs/archiver.js';
 import type { DynamicArchiveWriter } from './dynamic-archive-writer.js';
 import { PayloadPlacer } from './payload-placer.js';
 import type { SnapshotWriter } from './snapshot-writer.js';
-
-const SLASH = 0x2f;
+import { walkOrder } from '../pxar/names.js';
 
 export class PayloadReuse {
   private readonly placer: PayloadPlacer;
@@ -114,20 +113,6 @@ class PreviousEntries {
       if (c === 0) return cur;
     }
   }
-}
-
-/**
- * Compares two archive paths in walk order: a directory before its contents, siblings by name bytes (a name
- * before every longer name it is a prefix of).
- */
-export function walkOrder(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  let k = 0;
-  while (k < n && a[k] === b[k]) k++;
-  if (k === n) return a.length - b.length;
-  if (a[k] === SLASH) return -1; // a's name ends here, b's goes on
-  if (b[k] === SLASH) return 1;
-  return a[k]! - b[k]!;
 }
 
 function bytesEq(a: Uint8Array | null, b: Uint8Array | null): boolean {

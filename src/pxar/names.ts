@@ -98,3 +98,19 @@ export function splitPath(path: Uint8Array): Uint8Array[] {
   }
   return parts;
 }
+
+const SLASH = 0x2f;
+
+/**
+ * Compares two archive-relative paths in archive order (spec §8.4): a directory before its contents, siblings by
+ * name bytes (a name before every longer name it is a prefix of).
+ */
+export function walkOrder(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let k = 0;
+  while (k < n && a[k] === b[k]) k++;
+  if (k === n) return a.length - b.length;
+  if (a[k] === SLASH) return -1; // a's name ends here, b's goes on
+  if (b[k] === SLASH) return 1;
+  return a[k]! - b[k]!;
+}

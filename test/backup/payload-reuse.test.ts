@@ -1,6 +1,7 @@
 // The walk order the previous archive is merged in (metadata change detection), and the metadata comparison.
 import { describe, expect, test } from 'vitest';
-import { sameMetadata, walkOrder } from '../../src/backup/payload-reuse.js';
+import { sameMetadata } from '../../src/backup/payload-reuse.js';
+import { walkOrder } from '../../src/pxar/names.js';
 import { emptyMetadata } from '../../src/pxar/format.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
