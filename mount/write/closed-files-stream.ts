@@ -55,6 +55,7 @@ export class ClosedFilesStream {
   /** The last two files queued: whether they are in archive order is judged one close later (rsync renames then). */
   private prev?: number;
   private next?: number;
+  private prevPath?: Uint8Array;
   private bytes = 0;
   private strayBytes = 0;
   private readonly scratch = new Uint8Array(SCRATCH_SIZE);
@@ -89,9 +90,13 @@ export class ClosedFilesStream {
 
   private judgeOrder(id: number, bytes: number): void {
     if (this.prev !== undefined && this.next !== undefined) {
-      const a = this.tree.archivePath(this.prev);
+      // prev's path was taken as next's in the last judgement (after its rename, if it had one).
+      const a = this.prevPath;
       const b = this.tree.archivePath(this.next);
       if (!a || !b || walkOrder(a, b) >= 0) this.strayBytes += Math.max(STRAY_COST, PAYLOAD_HEADER + (this.tree.inodes.get(this.next)?.size ?? 0));
+      this.prevPath = b;
+    } else if (this.next !== undefined) {
+      this.prevPath = this.tree.archivePath(this.next);
     }
     this.prev = this.next;
     this.next = id;
